@@ -1,0 +1,24 @@
+# Two entry points for a newcomer: `make train` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup train test test-all bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install_torch.sh
+	$(PYTHON) -m venv $(VENV)
+	bash scripts/install_torch.sh $(PY)
+	$(PY) -m pip install -e ".[test]"
+	touch $@
+
+train: setup
+	$(PY) train.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q
+
+# The slow tests read ../shared/data (or L2H_DATA) and skip without it.
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"

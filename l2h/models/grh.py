@@ -1,0 +1,152 @@
+"""Graph Regularised Hashing (Moran & Lavrenko, 2015), trained with PyTorch Lightning.
+
+Each round (one Lightning epoch):
+  1. graph regularisation: ``B <- sgn(alpha * D^-1 S B + (1 - alpha) * B)`` over the training items;
+  2. data-space partitioning: every bit's hash function is fitted to its refined bits, all bits at once,
+     by ``steps`` optimiser steps on the device (full-batch when ``batch_size`` is null).
+The codes entering the next round are the hash functions' own predictions, as in the paper. Round 0 starts
+from LSH codes. Training data stay on the device for the whole fit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
+from torch.utils.data import DataLoader, IterableDataset
+
+from l2h.errors import L2HError
+from l2h.models.base import Hasher
+from l2h.models.graph import AffinityGraph, LabelGraph
+from l2h.models.partitioners import Partitioner
+
+
+def sgn(x: torch.Tensor) -> torch.Tensor:
+    """Sign with sgn(0) = +1, matching the bit rule "1 where the projection is >= 0"."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def regularise(codes: torch.Tensor, graph: AffinityGraph, alpha: float, sign_first: bool = False) -> torch.Tensor:
+    """One graph-regularisation step. ``sign_first`` signs the neighbours' mean before mixing, as the tutorial
+    does; with alpha < 0.5 the item's own bit then always wins and the step changes nothing."""
+    neighbours = graph.propagate(codes)
+    if sign_first:
+        neighbours = sgn(neighbours)
+    return sgn(alpha * neighbours + (1 - alpha) * codes)
+
+
+def balanced_weights(codes: torch.Tensor) -> torch.Tensor:
+    """Per-item, per-bit weights that give each bit's +1 and -1 sides equal total weight (mean weight 1)."""
+    n = codes.shape[0]
+    positives = (codes > 0).sum(0).clamp_min(1).to(codes.dtype)
+    negatives = (codes < 0).sum(0).clamp_min(1).to(codes.dtype)
+    return torch.where(codes > 0, n / (2 * positives), n / (2 * negatives))
+
+
+class _StepBatches(IterableDataset):
+    """``steps`` batches of training-item indices per epoch: the whole set, or shuffled mini-batches."""
+
+    def __init__(self, n: int, steps: int, batch_size: int | None, seed: int):
+        self.n, self.steps, self.batch_size = n, steps, batch_size or n
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        if self.batch_size >= self.n:
+            everything = torch.arange(self.n)
+            for _ in range(self.steps):
+                yield everything
+            return
+        order = torch.empty(0, dtype=torch.long)
+        for _ in range(self.steps):
+            if order.numel() < self.batch_size:
+                order = torch.cat([order, torch.randperm(self.n, generator=self.generator)])
+            yield order[: self.batch_size]
+            order = order[self.batch_size:]
+
+    def __len__(self):
+        return self.steps
+
+
+class GRHModule(pl.LightningModule):
+    def __init__(self, partitioner: Partitioner, graph: AffinityGraph, features: np.ndarray,
+                 labels: np.ndarray | None, initial_codes: np.ndarray, alpha: float, sign_first: bool,
+                 lr: float, steps: int, batch_size: int | None, balance: bool, seed: int):
+        super().__init__()
+        self.partitioner, self.graph, self.labels = partitioner, graph, labels
+        self.alpha, self.sign_first, self.balance = alpha, sign_first, balance
+        self.lr, self.steps, self.batch_size, self.seed = lr, steps, batch_size, seed
+        self.register_buffer("features", torch.from_numpy(features), persistent=False)
+        self.register_buffer("targets", torch.from_numpy(initial_codes.astype(np.float32)), persistent=False)
+        self.register_buffer("weights", torch.ones_like(self.targets), persistent=False)
+        self.flipped: list[float] = []  # fraction of bits the graph step changed, per round
+
+    def on_fit_start(self):
+        self.graph.build(self.features, self.labels)
+
+    @torch.no_grad()
+    def on_train_epoch_start(self):
+        if self.current_epoch > 0:  # the codes entering a round are the hash functions' predictions
+            self.partitioner.eval()
+            self.targets = sgn(self.partitioner(self.features).float())
+            self.partitioner.train()
+        refined = regularise(self.targets, self.graph, self.alpha, self.sign_first)
+        self.flipped.append((refined != self.targets).float().mean().item())
+        self.targets = refined
+        self.weights = balanced_weights(refined) if self.balance else torch.ones_like(refined)
+        self.log("flipped", self.flipped[-1], prog_bar=True)
+
+    def training_step(self, index, batch_idx):
+        scores = self.partitioner(self.features[index])
+        loss = self.partitioner.loss(scores, self.targets[index], self.weights[index])
+        self.log("loss", loss, prog_bar=True)
+        return loss
+
+    def train_dataloader(self):
+        return DataLoader(_StepBatches(self.features.shape[0], self.steps, self.batch_size, self.seed),
+                          batch_size=None)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.partitioner.parameters(), lr=self.lr)
+
+
+class GRH(Hasher):
+    """GRH with a pluggable partitioner and affinity graph (constructor injection)."""
+
+    def __init__(self, bits: int, partitioner: Callable[..., Partitioner], graph: AffinityGraph | None = None,
+                 alpha: float = 0.9, rounds: int = 5, steps: int = 100, lr: float = 0.01,
+                 batch_size: int | None = None, balance: bool = True, sign_first: bool = False, seed: int = 0):
+        super().__init__(bits, seed)
+        if not 0 < alpha <= 1:
+            raise L2HError(f"GRH alpha must be in (0, 1], got {alpha}: the papers search 0.1 .. 1")
+        if rounds < 1 or steps < 1:
+            raise L2HError(f"GRH needs rounds >= 1 and steps >= 1, got rounds={rounds}, steps={steps}")
+        self.make_partitioner, self.graph = partitioner, graph or LabelGraph()
+        self.alpha, self.rounds, self.steps, self.lr = alpha, rounds, steps, lr
+        self.batch_size, self.balance, self.sign_first = batch_size, balance, sign_first
+        self.flipped: list[float] = []
+
+    def fit(self, features, labels, trainer=None) -> Partitioner:
+        torch.manual_seed(self.seed)
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        initial = np.where(features @ self.random_hyperplanes(features.shape[1]) >= 0, 1.0, -1.0)
+        partitioner = self.make_partitioner(in_dim=features.shape[1], bits=self.bits)
+        module = GRHModule(partitioner, self.graph, features, labels, initial, self.alpha, self.sign_first,
+                           self.lr, self.steps, self.batch_size, self.balance, self.seed)
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+        options = {"accelerator": "auto", "devices": 1, "logger": False, "enable_checkpointing": False,
+                   "enable_model_summary": False, **(trainer or {}), "max_epochs": self.rounds}
+        if options.get("enable_progress_bar", True) and not sys.stderr.isatty():
+            # in a log file, one line per round rather than one per step
+            options["callbacks"] = [*options.get("callbacks", []), TQDMProgressBar(refresh_rate=self.steps)]
+        with warnings.catch_warnings():
+            # the step sampler has a length by design (for the progress bar) and runs in the main process
+            warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+            pl.Trainer(**options).fit(module)
+        self.flipped = module.flipped
+        return partitioner.cpu().eval()

@@ -1,0 +1,135 @@
+"""The runs behind ``train.py`` and ``evaluate.py``: load, split, fit, checkpoint, index, search, report.
+
+Each step is a function of the composed Hydra config, so the same runs work from Python, tests and sweeps."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import l2h
+from l2h import checkpoint
+from l2h.data.dataset import Dataset
+from l2h.data.loaders import load_dataset
+from l2h.data.preprocess import Preprocessor
+from l2h.data.protocols import Split, make_split
+from l2h.errors import L2HError
+from l2h.eval import report
+from l2h.eval.radius_sweep import radius_sweep
+from l2h.eval.ranking import mean_average_precision
+from l2h.index.hash_index import HashIndex
+from l2h.models.base import HashModel
+
+_DATA_OPTIONS = ("features", "labels", "labels_path")
+_PROTOCOL_OPTIONS = ("n_query", "n_train", "n_validation")
+
+
+def load_data(cfg: DictConfig) -> Dataset:
+    options = {k: cfg.data[k] for k in _DATA_OPTIONS if k in cfg.data}
+    if cfg.data.format != "digits" and not cfg.data.get("path"):
+        raise L2HError(f"data={cfg.data.name} reads a file: add data.path=/path/to/{cfg.data.get('example', 'file')}")
+    return load_dataset(cfg.data.format, cfg.data.get("path"), name=cfg.data.name, **options)
+
+
+def split_data(cfg: DictConfig, data: Dataset) -> Split:
+    if data.labels is None:
+        raise L2HError(f"{data.name} has no labels, which the evaluation needs to tell relevant items apart: "
+                       "give data.labels")
+    options = {k: cfg.protocol[k] for k in _PROTOCOL_OPTIONS if k in cfg.protocol}
+    return make_split(cfg.protocol.name, data, seed=cfg.seed, **options)
+
+
+def build_hasher(cfg: DictConfig):
+    if cfg.bits <= 0:
+        raise L2HError(f"bits={cfg.bits}: the code length must be positive, e.g. bits=16, 32 or 64")
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model_cfg.pop("name", None)
+    return instantiate(model_cfg)
+
+
+def check_eval(cfg: DictConfig, bits: int) -> None:
+    if cfg.eval.max_radius > bits:
+        raise L2HError(f"eval.max_radius={cfg.eval.max_radius} is larger than the code length ({bits} bits): "
+                       f"use eval.max_radius<={bits}")
+
+
+def train(cfg: DictConfig, output_dir: Path) -> dict:
+    """Fit the configured hasher, save its checkpoint, evaluate it and write the run's report."""
+    check_eval(cfg, cfg.bits)
+    hasher = build_hasher(cfg)
+    data = load_data(cfg)
+    split = split_data(cfg, data)
+    preprocess = Preprocessor(data.dim).fit(data.features[split.train])
+    train_x = preprocess.transform(data.features[split.train])
+    start = time.perf_counter()
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    hash_functions = hasher.fit(train_x, data.labels[split.train], trainer=trainer)
+    train_seconds = time.perf_counter() - start
+    model = HashModel(preprocess, hash_functions)
+    ckpt = checkpoint.save(output_dir / "model.ckpt", model,
+                           {"model": cfg.model.name, "config": OmegaConf.to_container(cfg, resolve=True)})
+    return evaluate_model(cfg, model, cfg.model.name, data, split, output_dir, ckpt, train_seconds)
+
+
+def evaluate(cfg: DictConfig, output_dir: Path) -> dict:
+    """Evaluate a saved checkpoint on the configured data and protocol, without training."""
+    model, meta = checkpoint.load(cfg.ckpt_path)
+    check_eval(cfg, model.bits)
+    data = load_data(cfg)
+    if data.dim != model.in_dim:
+        raise L2HError(f"{data.name} has {data.dim}-dimensional features but the checkpoint was trained on "
+                       f"{model.in_dim}: evaluate it on data of the same kind")
+    return evaluate_model(cfg, model, meta.get("model", "unknown"), data, split_data(cfg, data), output_dir,
+                          Path(cfg.ckpt_path), float("nan"))
+
+
+def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, split: Split, output_dir: Path,
+                   ckpt: Path, train_seconds: float) -> dict:
+    """Encode, index the database in a hash table, sweep the radius, rank, and write every report file."""
+    query_x, db_x = data.features[split.query], data.features[split.database]
+    query_y, db_y = data.labels[split.query], data.labels[split.database]
+    query_codes, db_codes = model.encode(query_x), model.encode(db_x)
+    index = HashIndex(model.bits)
+    index.add(db_codes)
+    sweep = radius_sweep(index, query_codes, query_y, db_y, cfg.eval.max_radius, k=cfg.eval.k,
+                         rerank=cfg.eval.rerank, empty_policy=cfg.eval.empty_policy,
+                         query_features=model.preprocess.transform(query_x) if cfg.eval.rerank == "cosine" else None,
+                         database_features=model.preprocess.transform(db_x) if cfg.eval.rerank == "cosine" else None)
+    map_score = (mean_average_precision(query_codes, db_codes, query_y, db_y, model.bits)
+                 if cfg.eval.compute_map else float("nan"))
+    metrics = {
+        "model": name,
+        "bits": model.bits,
+        "dataset": data.name,
+        "protocol": split.protocol,
+        "seed": int(cfg.seed),
+        "n_query": int(split.query.size),
+        "n_train": int(split.train.size),
+        "n_database": int(split.database.size),
+        "train_seconds": train_seconds,
+        "map": map_score,
+        "checkpoint": str(ckpt.resolve()),
+        "radius": [{"radius": r.radius, "precision_at_10": r.precision_at_k, "mean_candidates": r.mean_candidates,
+                    "mean_query_ms": r.mean_query_ms, "empty_fraction": r.empty_fraction,
+                    "mean_buckets_probed": r.mean_buckets_probed} for r in sweep],
+        "eval": {"k": cfg.eval.k, "rerank": cfg.eval.rerank, "empty_policy": cfg.eval.empty_policy,
+                 "map_ties": "broken by database id"},
+        "split_sha256": split.fingerprints(),
+        "environment": {"l2h": l2h.__version__, "python": platform.python_version(), "torch": torch.__version__,
+                        "numpy": np.__version__, "platform": platform.platform(),
+                        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report.write_json(output_dir / "metrics.json", metrics)
+    report.plot(metrics, output_dir / "radius.png")
+    if cfg.eval.save_codes:
+        np.savez(output_dir / "codes.npz", query=query_codes, database=db_codes, query_labels=query_y,
+                 database_labels=db_y)
+    return metrics
