@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -50,7 +51,12 @@ def build_hasher(cfg: DictConfig):
         raise L2HError(f"bits={cfg.bits}: the code length must be positive, e.g. bits=16, 32 or 64")
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg.pop("name", None)
-    return instantiate(model_cfg)
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, L2HError):
+            raise exc.__cause__ from None
+        raise L2HError(f"the model config does not build: {str(exc).splitlines()[-1]}") from None
 
 
 def check_eval(cfg: DictConfig, bits: int) -> None:

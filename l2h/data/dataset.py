@@ -47,7 +47,7 @@ class Dataset:
 
 def _labels(name: str, labels, n: int) -> np.ndarray:
     y = np.asarray(labels)
-    if y.ndim == 2 and 1 in y.shape and y.size == n:
+    if y.ndim == 2 and 1 in y.shape:
         y = y.reshape(-1)  # MATLAB stores a label vector as 1 x n or n x 1
     if y.shape[0] != n:
         raise L2HError(f"{name}: {y.shape[0]} labels for {n} feature rows: the label and feature files must match")

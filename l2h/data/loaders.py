@@ -44,19 +44,15 @@ def load_mat(path: Path, name: str | None = None, features: str = "X", labels: s
 
 
 def _read_mat(path: Path, names: list[str]) -> dict:
+    import h5py
     import scipy.io
 
+    if h5py.is_hdf5(path):  # MATLAB v7.3 files are HDF5
+        with h5py.File(path, "r") as f:
+            return {k: np.asarray(f[k]) for k in names if k in f}
     try:
         return scipy.io.loadmat(path, variable_names=names)
-    except NotImplementedError:  # scipy's answer for v7.3 files, which are HDF5
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                return {k: np.asarray(f[k]) for k in names if k in f}
-        except OSError as exc:
-            raise L2HError(f"{path} is not a readable MATLAB v7.3 file ({exc})") from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, IndexError, NotImplementedError) as exc:  # scipy's answers to a non-MAT file
         raise L2HError(f"{path} is not a readable MATLAB file ({exc}): check data.path and data.format") from None
 
 

@@ -1,0 +1,201 @@
+"""Gather the ``metrics.json`` of many runs (a multirun sweep) into one report: mean and 95% interval per
+(dataset, protocol, model, bits) over seeds, paired significance tests between models, CSV, Markdown, plots."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from l2h.errors import L2HError
+
+GROUP = ("dataset", "protocol", "model", "bits")
+
+
+def gather(paths: list[str | Path]) -> list[dict]:
+    """Every metrics.json under the given folders (or the files themselves)."""
+    found = []
+    for path in map(Path, paths):
+        files = [path] if path.is_file() else sorted(path.rglob("metrics.json"))
+        for f in files:
+            try:
+                found.append(json.loads(f.read_text()))
+            except (OSError, ValueError) as exc:
+                raise L2HError(f"{f} is not a readable metrics.json ({exc}): remove it or rerun that job") from None
+    if not found:
+        raise L2HError(f"no metrics.json under {', '.join(map(str, paths))}: pass the folder of a (multi)run")
+    return found
+
+
+def interval(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% Student-t interval (0 for a single value)."""
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    if v.size == 1:
+        return float(v[0]), 0.0
+    return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One row per group: seeds, mAP and, for each radius, P@10 / candidates / query ms as mean and interval."""
+    groups = defaultdict(list)
+    for m in runs:
+        groups[tuple(m[k] for k in GROUP)].append(m)
+    rows = []
+    for key, members in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        row = dict(zip(GROUP, key))
+        row["seeds"] = sorted(m["seed"] for m in members)
+        row["map"] = interval([m["map"] for m in members])
+        row["train_seconds"] = interval([m["train_seconds"] for m in members])
+        radii = min(len(m["radius"]) for m in members)
+        row["radius"] = [
+            {field: interval([m["radius"][r][field] for m in members])
+             for field in ("precision_at_10", "mean_candidates", "mean_query_ms", "empty_fraction")}
+            for r in range(radii)
+        ]
+        rows.append(row)
+    return rows
+
+
+def paired_tests(runs: list[dict], metric: str = "map") -> list[dict]:
+    """Wilcoxon signed-rank and paired t-test between every two models of the same dataset, protocol and bits,
+    paired by seed."""
+    by_setting = defaultdict(lambda: defaultdict(dict))
+    for m in runs:
+        by_setting[(m["dataset"], m["protocol"], m["bits"])][m["model"]][m["seed"]] = m[metric]
+    tests = []
+    for (dataset, protocol, bits), models in sorted(by_setting.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        for a, b in itertools.combinations(sorted(models), 2):
+            seeds = sorted(set(models[a]) & set(models[b]))
+            if len(seeds) < 2:
+                continue
+            x, y = np.array([models[a][s] for s in seeds]), np.array([models[b][s] for s in seeds])
+            diff = x - y
+            wilcoxon_p = float(stats.wilcoxon(x, y).pvalue) if np.any(diff != 0) else 1.0
+            t_p = float(stats.ttest_rel(x, y).pvalue) if np.std(diff) > 0 else (1.0 if diff.mean() == 0 else 0.0)
+            tests.append({"dataset": dataset, "protocol": protocol, "bits": bits, "a": a, "b": b,
+                          "seeds": len(seeds), f"mean_{metric}_a": float(x.mean()), f"mean_{metric}_b": float(y.mean()),
+                          "wilcoxon_p": wilcoxon_p, "paired_t_p": t_p})
+    return tests
+
+
+def _cell(mean_half: tuple[float, float], digits: int = 3) -> str:
+    mean, half = mean_half
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {half:.{digits}f}" if half else f"{mean:.{digits}f}"
+
+
+def markdown(rows: list[dict], tests: list[dict]) -> str:
+    radii = max(len(r["radius"]) for r in rows)
+    lines = ["| dataset | protocol | model | bits | seeds | mAP | " + " | ".join(f"P@10 r≤{i}" for i in range(radii))
+             + " | " + " | ".join(f"candidates r≤{i}" for i in range(radii)) + " |",
+             "|" + "---|" * (6 + 2 * radii)]
+    for r in rows:
+        p = [_cell(x["precision_at_10"]) for x in r["radius"]] + [""] * (radii - len(r["radius"]))
+        c = [_cell(x["mean_candidates"], 0) for x in r["radius"]] + [""] * (radii - len(r["radius"]))
+        lines.append(f"| {r['dataset']} | {r['protocol']} | {r['model']} | {r['bits']} | {len(r['seeds'])} | "
+                     f"{_cell(r['map'], 4)} | " + " | ".join(p) + " | " + " | ".join(c) + " |")
+    lines.append("")
+    lines.append("Mean ± half-width of the 95% Student-t interval over seeds.")
+    if tests:
+        lines += ["", "| dataset | protocol | bits | model A | model B | seeds | mAP A | mAP B | Wilcoxon p | paired t p |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for t in tests:
+            lines.append(f"| {t['dataset']} | {t['protocol']} | {t['bits']} | {t['a']} | {t['b']} | {t['seeds']} | "
+                         f"{t['mean_map_a']:.4f} | {t['mean_map_b']:.4f} | {t['wilcoxon_p']:.3g} | {t['paired_t_p']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow([*GROUP, "seeds", "radius", "map", "map_ci95", "precision_at_10", "precision_at_10_ci95",
+                      "mean_candidates", "mean_candidates_ci95", "mean_query_ms", "mean_query_ms_ci95",
+                      "empty_fraction"])
+        for r in rows:
+            for i, x in enumerate(r["radius"]):
+                out.writerow([*(r[k] for k in GROUP), len(r["seeds"]), i, *r["map"], *x["precision_at_10"],
+                              *x["mean_candidates"], *x["mean_query_ms"], x["empty_fraction"][0]])
+
+
+def pareto_frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not beaten on both axes (higher is better on each), sorted by the first axis."""
+    frontier, best = [], -math.inf
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if y > best:
+            frontier.append((x, y))
+            best = y
+    return sorted(frontier)
+
+
+def plot(rows: list[dict], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for field, label, name, log in (("precision_at_10", "precision@10", "precision_by_radius.png", False),
+                                    ("mean_query_ms", "mean query time (ms)", "time_by_radius.png", True),
+                                    ("mean_candidates", "mean candidates", "candidates_by_radius.png", True)):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        for r in rows:
+            means = [x[field][0] for x in r["radius"]]
+            halves = [x[field][1] for x in r["radius"]]
+            ax.errorbar(range(len(means)), means, yerr=halves, marker="o", capsize=3,
+                        label=f"{r['model']} {r['bits']}b ({r['dataset']})")
+        ax.set_xlabel("Hamming radius")
+        ax.set_ylabel(label)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=110)
+        plt.close(fig)
+        written.append(folder / name)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    models = sorted({(r["model"], r["dataset"]) for r in rows})
+    for model, dataset in models:
+        mine = sorted((r for r in rows if r["model"] == model and r["dataset"] == dataset), key=lambda r: r["bits"])
+        ax.errorbar([r["bits"] for r in mine], [r["map"][0] for r in mine], yerr=[r["map"][1] for r in mine],
+                    marker="o", capsize=3, label=f"{model} ({dataset})")
+    ax.set_xlabel("bits")
+    ax.set_ylabel("mAP (Hamming ranking)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "map_by_bits.png", dpi=110)
+    plt.close(fig)
+    written.append(folder / "map_by_bits.png")
+
+    # quality against queries per second, every (model, bits, radius) a point, as ann-benchmarks draws it
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    points = []
+    for r in rows:
+        xs = [x["precision_at_10"][0] for x in r["radius"]]
+        qps = [1000 / x["mean_query_ms"][0] if x["mean_query_ms"][0] > 0 else float("nan") for x in r["radius"]]
+        ax.scatter(xs, qps, s=14, label=f"{r['model']} {r['bits']}b")
+        points += [(x, q) for x, q in zip(xs, qps) if not (math.isnan(x) or math.isnan(q))]
+    frontier = pareto_frontier(points)
+    if frontier:
+        ax.plot(*zip(*frontier), color="black", lw=1, label="Pareto frontier")
+    ax.set_xlabel("precision@10")
+    ax.set_ylabel("queries per second (one thread)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "quality_vs_qps.png", dpi=110)
+    plt.close(fig)
+    written.append(folder / "quality_vs_qps.png")
+    return written

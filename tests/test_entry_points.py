@@ -1,0 +1,86 @@
+"""The commands users type: every config composes, train/evaluate run end to end, sweeps run one job per
+combination, and a user's mistake prints one line (no traceback) and exits 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tests.conftest import ROOT
+
+FAST = ["trainer=cpu", "trainer.enable_progress_bar=false", "protocol.n_query=60", "protocol.n_train=300"]
+GRH_FAST = ["model.rounds=2", "model.steps=5"]
+
+
+def run(script, *args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("model", ["lsh", "grh_tutorial", "grh_svm", "grh_mlp"])
+@pytest.mark.parametrize("data", ["digits", "cifar10_gist", "mnist", "file"])
+def test_every_config_composes(model, data):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", f"data={data}", "protocol=tutorial"])
+        assert cfg.model.name == model and cfg.model.bits == cfg.bits
+        cfg = compose("train", overrides=[f"model={model}", f"data={data}"])
+        assert cfg.protocol.n_query > 0
+
+
+def test_train_then_evaluate_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    done = run("train.py", "model=grh_svm", "bits=16", *FAST, *GRH_FAST, f"hydra.run.dir={out}",
+               "eval.save_codes=true")
+    assert done.returncode == 0, done.stderr
+    assert "P@10" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("model", "bits", "dataset", "protocol", "seed", "n_query", "n_train", "n_database",
+                "train_seconds", "map", "checkpoint", "radius"):
+        assert key in metrics
+    assert metrics["model"] == "grh_svm" and metrics["bits"] == 16 and metrics["n_query"] == 60
+    assert [r["radius"] for r in metrics["radius"]] == [0, 1, 2, 3, 4]
+    assert set(metrics["radius"][0]) >= {"radius", "precision_at_10", "mean_candidates", "mean_query_ms",
+                                         "empty_fraction"}
+    assert (out / "radius.png").stat().st_size > 10_000 and (out / "codes.npz").exists()
+
+    again = tmp_path / "eval"
+    done = run("evaluate.py", f"ckpt_path={metrics['checkpoint']}", "protocol.n_query=60", "protocol.n_train=300",
+               f"hydra.run.dir={again}")
+    assert done.returncode == 0, done.stderr
+    evaluated = json.loads((again / "metrics.json").read_text())
+    assert evaluated["map"] == pytest.approx(metrics["map"])
+    assert evaluated["radius"][2]["precision_at_10"] == pytest.approx(metrics["radius"][2]["precision_at_10"])
+
+
+def test_multirun_runs_one_job_per_combination(tmp_path):
+    done = run("train.py", "-m", "model=lsh,grh_tutorial", "bits=8,16", *FAST,
+               f"hydra.sweep.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    jobs = sorted(p.parent.name for p in Path(tmp_path).glob("*/metrics.json"))
+    assert len(jobs) == 4
+    assert {json.loads((tmp_path / j / "metrics.json").read_text())["bits"] for j in jobs} == {8, 16}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data=cifar10_gist"], "add data.path="),
+    (["data=cifar10_gist", "data.path=/nonexistent/Gist512CIFAR10.mat"], "does not exist"),
+    (["bits=0"], "bits"),
+    (["bits=8", "eval.max_radius=9"], "eval.max_radius=9 is larger than the code length"),
+    (["model.alpha=1.5"], "alpha must be in"),
+])
+def test_user_mistakes_get_one_line(tmp_path, args, message):
+    done = run("train.py", "model=grh_svm", *FAST, *args, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+    bogus = tmp_path / "model.ckpt"
+    bogus.write_text("hello")
+    done = run("evaluate.py", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path / 'out'}")
+    assert done.returncode == 2 and "not an l2h checkpoint" in done.stderr
+    assert "Traceback" not in done.stderr

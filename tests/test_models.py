@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+
+from l2h import checkpoint
+from l2h.data.preprocess import Preprocessor
+from l2h.errors import L2HError
+from l2h.eval.ranking import mean_average_precision
+from l2h.models import GRH, LSH, MLP, HashModel, LabelGraph, LinearSVM, TutorialGRH
+from l2h.models.grh import balanced_weights, regularise
+from tests.conftest import blobs
+
+QUIET = {"accelerator": "cpu", "enable_progress_bar": False}
+
+
+def test_lsh_draws_the_tutorial_hyperplanes(rng):
+    x = rng.normal(size=(20, 7)).astype(np.float32)
+    scores = LSH(bits=5, seed=3).fit(x)(torch.from_numpy(x)).detach().numpy()
+    assert np.allclose(scores, x @ np.random.RandomState(3).randn(7, 5), atol=1e-5)
+
+
+def test_label_graph_equals_dense_row_normalised_affinity(rng):
+    labels = rng.integers(0, 4, 50)
+    codes = torch.from_numpy(np.sign(rng.normal(size=(50, 6)))).float()
+    graph = LabelGraph()
+    graph.build(codes, labels)
+    dense = (labels[:, None] == labels[None, :]).astype(np.float32)
+    expected = dense / dense.sum(1, keepdims=True) @ codes.numpy()
+    assert np.allclose(graph.propagate(codes).numpy(), expected, atol=1e-6)
+
+
+def test_tutorial_mix_never_flips_a_bit_but_alpha_above_half_does(rng):
+    labels = rng.integers(0, 3, 80)
+    codes = torch.from_numpy(np.sign(rng.normal(size=(80, 8)) + 1e-9)).float()
+    graph = LabelGraph()
+    graph.build(codes, labels)
+    assert torch.equal(regularise(codes, graph, 0.25, sign_first=True), codes)
+    refined = regularise(codes, graph, 0.9)
+    assert (refined != codes).float().mean() > 0.2
+    # the step pulls items of one class towards the same code
+    for c in range(3):
+        assert refined[labels == c].mean(0).abs().mean() > codes[labels == c].mean(0).abs().mean()
+
+
+def test_balanced_weights_give_each_side_half_the_mass():
+    codes = torch.tensor([[1.0], [1.0], [1.0], [-1.0]])
+    w = balanced_weights(codes)
+    assert torch.allclose(w[codes > 0].sum(), w[codes < 0].sum())
+
+
+@pytest.mark.parametrize("partitioner", [LinearSVM, MLP])
+def test_grh_beats_lsh_on_labelled_blobs(rng, partitioner):
+    x, y = blobs(rng, classes=8, spread=2.5)  # overlapping classes: LSH alone is mediocre
+    pre = Preprocessor(x.shape[1]).fit(x[:400])
+    xt = pre.transform(x)
+    grh = GRH(16, partitioner, alpha=0.9, rounds=3, steps=60, lr=0.01, seed=0)
+    lsh_codes = HashModel(pre, LSH(16).fit(xt[:400])).encode(x)
+    grh_codes = HashModel(pre, grh.fit(xt[:400], y[:400], trainer=QUIET)).encode(x)
+    lsh_map = mean_average_precision(lsh_codes[400:], lsh_codes[:400], y[400:], y[:400], 16)
+    grh_map = mean_average_precision(grh_codes[400:], grh_codes[:400], y[400:], y[:400], 16)
+    assert grh_map > lsh_map + 0.1
+    assert len(grh.flipped) == 3 and grh.flipped[0] > 0
+
+
+def test_tutorial_grh_refits_per_bit_svms(rng):
+    x, y = blobs(rng, n=200)
+    model = TutorialGRH(8, seed=0).fit(x, y)
+    assert model.linear.bias is None and model.linear.weight.shape == (8, x.shape[1])
+    assert not np.allclose(model.linear.weight.detach().numpy().T, np.random.RandomState(0).randn(x.shape[1], 8))
+
+
+def test_grh_rejects_impossible_settings():
+    with pytest.raises(L2HError, match="alpha"):
+        GRH(8, LinearSVM, alpha=0)
+    with pytest.raises(L2HError, match="rounds"):
+        GRH(8, LinearSVM, rounds=0)
+    with pytest.raises(L2HError, match="positive"):
+        LSH(0)
+
+
+def test_checkpoint_round_trip_is_weights_only(tmp_path, rng):
+    x, y = blobs(rng, n=100)
+    pre = Preprocessor(x.shape[1]).fit(x)
+    model = HashModel(pre, MLP(x.shape[1], 24, hidden=32))
+    path = checkpoint.save(tmp_path / "m.ckpt", model, {"model": "grh_mlp", "config": {"bits": 24}})
+    torch.load(path, weights_only=True)  # plain dicts and tensors only
+    loaded, meta = checkpoint.load(path)
+    assert meta["model"] == "grh_mlp"
+    assert np.array_equal(loaded.encode(x), model.encode(x))
+    assert loaded.encode(x).shape == (100, 3)
+
+
+def test_checkpoint_refuses_other_files(tmp_path):
+    (tmp_path / "x.ckpt").write_bytes(b"definitely not torch")
+    with pytest.raises(L2HError, match="not an l2h checkpoint"):
+        checkpoint.load(tmp_path / "x.ckpt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "y.ckpt")
+    with pytest.raises(L2HError, match="not an l2h checkpoint"):
+        checkpoint.load(tmp_path / "y.ckpt")
+    with pytest.raises(L2HError, match="does not exist"):
+        checkpoint.load(tmp_path / "missing.ckpt")
+
+
+def test_encoding_rejects_wrong_dimensions(rng):
+    model = HashModel(Preprocessor(4), LinearSVM(4, 8))
+    with pytest.raises(L2HError, match="takes 4 dimensions"):
+        model.encode(rng.normal(size=(3, 5)))
