@@ -73,7 +73,7 @@ def test_save_and_load_memory_mapped(tmp_path, rng):
     index.add(db)
     index.save(tmp_path / "a.l2hidx")
     loaded = HashIndex.load(tmp_path / "a.l2hidx", bits=32)
-    assert isinstance(loaded.ids, np.memmap)
+    assert isinstance(loaded.table.ids, np.memmap)
     for got, want in zip(loaded.range_search(db[:20], 2), index.range_search(db[:20], 2)):
         assert np.array_equal(got, want)
 

@@ -117,7 +117,7 @@ def radius_sweep(index: HashIndex, query_codes: np.ndarray, query_labels: np.nda
             _append_in_order(lims, ids, top_ids, filled)
         elapsed += time.perf_counter() - start
         candidates += np.diff(lims)
-        probed += index.last_stats[:, 0]
+        probed += index.last_stats.buckets_probed
         empty = candidates == 0
         precision = relevance_matrix(query_labels, database_labels, top_ids).sum(axis=1) / k
         if empty_policy == "skip":

@@ -5,7 +5,10 @@ distance, ties by id. Unlike FAISS, ``range_search`` radii are inclusive: distan
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,6 +17,19 @@ import numpy as np
 from l2h import codes as codes_mod
 from l2h.errors import L2HError
 from l2h.index import storage
+
+
+@dataclass(frozen=True)
+class QueryStats:
+    """What the last search cost, per query, as FALCONN's and MIH's query statistics report it."""
+
+    buckets_probed: np.ndarray  # hash lookups (or buckets scanned) per query
+    candidates: np.ndarray      # items each query examined: returned by the probes, verified, or scanned
+    seconds: float              # wall time of the whole call
+
+    @property
+    def mean_query_us(self) -> float:
+        return 1e6 * self.seconds / max(len(self.candidates), 1)
 
 
 class BinaryIndex(ABC):
@@ -26,7 +42,7 @@ class BinaryIndex(ABC):
 
     def __init__(self, bits: int):
         self.bits = codes_mod.check_bits(bits)
-        self.last_stats: np.ndarray | None = None  # (nq, 2): buckets probed and candidates of the last search
+        self.last_stats: QueryStats | None = None
 
     @property
     @abstractmethod
@@ -68,6 +84,15 @@ class BinaryIndex(ABC):
                            "rebuild the index with the same model")
         return target._from_state(meta, arrays)
 
+    @contextmanager
+    def _timed(self, counts: np.ndarray):
+        """Time a search and publish its (nq, 2) counts of buckets probed and candidates as ``last_stats``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.last_stats = QueryStats(counts[:, 0], counts[:, 1], time.perf_counter() - start)
+
     # shared argument checks
     def _queries(self, queries: np.ndarray) -> np.ndarray:
         return codes_mod.check_codes(queries, self.bits, "queries")
@@ -87,14 +112,6 @@ class BinaryIndex(ABC):
         if ids.shape[0] != n:
             raise L2HError(f"{ids.shape[0]} ids for {n} codes: give one id per code")
         return ids
-
-
-def compact_ints(values: np.ndarray) -> np.ndarray:
-    """Store non-negative integers as int32 when they fit, halving the memory of ids and offsets."""
-    values = np.asarray(values)
-    if values.size == 0 or (values.min() >= 0 and values.max() < 2**31):
-        return values.astype(np.int32)
-    return values.astype(np.int64)
 
 
 def empty_range(nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

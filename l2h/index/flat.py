@@ -6,7 +6,8 @@ import numpy as np
 
 from l2h import codes as codes_mod
 from l2h.index import kernels
-from l2h.index.base import BinaryIndex, compact_ints
+from l2h.index.base import BinaryIndex
+from l2h.index.buckets import compact_ints
 
 
 class FlatIndex(BinaryIndex):
@@ -35,8 +36,8 @@ class FlatIndex(BinaryIndex):
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = codes_mod.as_words(self._queries(queries))
-        D, rows = kernels.knn_scan(q, self.words, int(k), self.bits)
-        self.last_stats = np.tile([0, self.ntotal], (q.shape[0], 1))
+        with self._timed(np.tile([0, self.ntotal], (q.shape[0], 1))):
+            D, rows = kernels.knn_scan(q, self.words, int(k), self.bits)
         if self.ids is not None:  # the scan breaks ties by row; restore (distance, id) order for given ids
             I = self._map_ids(rows)
             order = np.lexsort((np.where(I < 0, np.iinfo(np.int64).max, I), np.where(D < 0, self.bits + 1, D)))
@@ -50,15 +51,15 @@ class FlatIndex(BinaryIndex):
         lims = np.zeros(nq + 1, dtype=np.int64)
         dist = np.empty(n, dtype=np.int32)
         Ds, Is = [], []
-        for i in range(nq):
-            kernels.distances_to(q, self.words, i, dist)
-            rows = np.flatnonzero(dist <= radius)
-            ids = self._map_ids(rows)
-            order = np.lexsort((ids, dist[rows]))
-            Ds.append(dist[rows][order])
-            Is.append(ids[order])
-            lims[i + 1] = lims[i] + rows.size
-        self.last_stats = np.stack([np.zeros(nq, dtype=np.int64), np.full(nq, n)], axis=1)
+        with self._timed(np.tile([0, n], (nq, 1))):
+            for i in range(nq):
+                kernels.distances_to(q, self.words, i, dist)
+                rows = np.flatnonzero(dist <= radius)
+                ids = self._map_ids(rows)
+                order = np.lexsort((ids, dist[rows]))
+                Ds.append(dist[rows][order])
+                Is.append(ids[order])
+                lims[i + 1] = lims[i] + rows.size
         D = np.concatenate(Ds).astype(np.int32) if Ds else np.empty(0, dtype=np.int32)
         I = np.concatenate(Is).astype(np.int64) if Is else np.empty(0, dtype=np.int64)
         return lims, D, I

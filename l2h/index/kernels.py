@@ -81,6 +81,49 @@ def _grow(a, needed):
 
 
 @njit(cache=True)
+def sort_ids(a, lo, hi, scratch):
+    """Sort ``a[lo:hi]`` (non-negative ints) in place: insertion sort for short runs, else an LSD radix sort
+    on bytes, which beats a comparison sort on the thousands of ids a wide radius returns."""
+    n = hi - lo
+    if n < 48:
+        for i in range(lo + 1, hi):
+            v = a[i]
+            j = i - 1
+            while j >= lo and a[j] > v:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = v
+        return scratch
+    top = 0
+    for i in range(lo, hi):
+        top = max(top, a[i])
+    if scratch.shape[0] < n:
+        scratch = np.empty(2 * n, dtype=a.dtype)
+    src_is_a = True
+    shift = 0
+    while (top >> shift) > 0:
+        counts = np.zeros(257, dtype=np.int64)
+        for i in range(n):
+            v = a[lo + i] if src_is_a else scratch[i]
+            counts[((v >> shift) & 255) + 1] += 1
+        for d in range(256):
+            counts[d + 1] += counts[d]
+        for i in range(n):
+            v = a[lo + i] if src_is_a else scratch[i]
+            d = (v >> shift) & 255
+            if src_is_a:
+                scratch[counts[d]] = v
+            else:
+                a[lo + counts[d]] = v
+            counts[d] += 1
+        src_is_a = not src_is_a
+        shift += 8
+    if not src_is_a:
+        a[lo:hi] = scratch[:n]
+    return scratch
+
+
+@njit(cache=True)
 def probe_shells(qkeys, shells, directory, bucket_keys, bucket_starts, ids, shift, stats):
     """Items whose code is at Hamming distance exactly r from each query, for every r in the typed list ``shells``
     of (r, masks) pairs; an empty ``masks`` means "scan the buckets" (cheaper than C(bits, r) probes).
@@ -93,6 +136,7 @@ def probe_shells(qkeys, shells, directory, bucket_keys, bucket_starts, ids, shif
     out_d = np.empty(out_i.shape[0], dtype=np.int32)
     n = 0
     n_buckets = bucket_keys.shape[0]
+    scratch = np.empty(1024, dtype=np.int64)
     for q in range(nq):
         key = qkeys[q]
         probed = 0
@@ -119,7 +163,7 @@ def probe_shells(qkeys, shells, directory, bucket_keys, bucket_starts, ids, shif
                             out_i[n] = ids[j]
                             n += 1
             if n - start > 1:
-                out_i[start:n] = np.sort(out_i[start:n])
+                scratch = sort_ids(out_i, start, n, scratch)
             out_d = _grow(out_d, n)
             out_d[start:n] = r
         lims[q + 1] = n
@@ -169,3 +213,72 @@ def distances_to(qwords, dbwords, q, out):
     """Hamming distances from query q to every database code, into ``out``."""
     for i in range(dbwords.shape[0]):
         out[i] = distance(qwords, q, dbwords, i)
+
+
+@njit(cache=True, inline="always")
+def substring(words, row, start, length):
+    """Bits [start, start + length) of a code (length <= 64), as an integer."""
+    w, offset = start // 64, start % 64
+    value = words[row, w] >> np.uint64(offset)
+    if offset + length > 64:
+        value |= words[row, w + 1] << np.uint64(64 - offset)
+    if length < 64:
+        value &= (np.uint64(1) << np.uint64(length)) - np.uint64(1)
+    return value
+
+
+@njit(cache=True)
+def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask_lims, scan_weight,
+                      directories, keys, starts, rows, shifts, stamp, stats):
+    """Norouzi's multi-index hashing: every item within ``radius`` of a query matches it within
+    ``sub_radius[t]`` on some substring t (pigeonhole), so probe each substring table within its radius,
+    verify each new candidate once by full popcount, and keep those within ``radius``.
+
+    ``masks[mask_lims[w]:mask_lims[w+1]]`` are the flips of weight w; ``scan_weight[w]`` means scanning the
+    buckets is cheaper. Per-table arrays are tuples. ``stamp`` (n,) marks rows already verified for a query.
+    Returns ``lims, D, rows``, by distance then row."""
+    nq, n = qwords.shape[0], dbwords.shape[0]
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    out_r = np.empty(max(1024, 8 * nq), dtype=np.int64)
+    out_d = np.empty(out_r.shape[0], dtype=np.int32)
+    count = 0
+    for q in range(nq):
+        start = count
+        probed = 0
+        verified = 0
+        for t in range(len(directories)):
+            key = substring(qwords, q, t * sub_bits, sub_bits)
+            directory, bucket_keys, bucket_starts, table_rows = directories[t], keys[t], starts[t], rows[t]
+            for w in range(sub_radius[t] + 1):
+                n_buckets = bucket_keys.shape[0]
+                lo_m, hi_m = mask_lims[w], mask_lims[w + 1]
+                probes = n_buckets if scan_weight[w] else hi_m - lo_m
+                probed += probes
+                for p in range(probes):
+                    if scan_weight[w]:
+                        b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == w else -1
+                    else:
+                        b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, shifts[t])
+                    if b < 0:
+                        continue
+                    for j in range(bucket_starts[b], bucket_starts[b + 1]):
+                        row = table_rows[j]
+                        if stamp[row] == q:
+                            continue
+                        stamp[row] = q
+                        verified += 1
+                        d = distance(qwords, q, dbwords, row)
+                        if d <= radius:
+                            out_r = _grow(out_r, count + 1)
+                            out_d = _grow(out_d, count + 1)
+                            out_r[count] = row
+                            out_d[count] = d
+                            count += 1
+        if count - start > 1:  # order by (distance, row) through one integer sort key
+            key_sort = np.sort(out_d[start:count].astype(np.int64) * n + out_r[start:count])
+            out_d[start:count] = key_sort // n
+            out_r[start:count] = key_sort % n
+        lims[q + 1] = count
+        stats[q, 0] = probed
+        stats[q, 1] = verified
+    return lims, out_d[:count].copy(), out_r[:count].copy()

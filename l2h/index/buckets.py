@@ -1,0 +1,68 @@
+"""The bucket table under :class:`HashIndex` and each substring table of :class:`MultiIndexHash`.
+
+Items are grouped by key (their code, or a substring of it). Buckets are sorted by a Fibonacci hash of their
+key and a directory of ``2^p`` offsets (``p`` about log2 of the number of buckets) points at each hash
+value's run of buckets, so a lookup reads one directory entry and one short run of keys: no per-bucket
+objects, no pointers, about 12 bytes per bucket plus 4 per item."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from l2h.index.kernels import GOLDEN
+
+
+def compact_ints(values: np.ndarray) -> np.ndarray:
+    """Store non-negative integers as int32 when they fit, halving the memory of ids and offsets."""
+    values = np.asarray(values)
+    if values.size == 0 or (values.min() >= 0 and values.max() < 2**31):
+        return values.astype(np.int32)
+    return values.astype(np.int64)
+
+
+@dataclass
+class BucketTable:
+    keys: np.ndarray       # (buckets,) uint32 or uint64, in directory order
+    starts: np.ndarray     # (buckets + 1,) offsets into ids
+    ids: np.ndarray        # (items,) ids grouped by bucket, ascending within a bucket
+    directory: np.ndarray  # (2^p + 1,) first bucket of each hash value
+    shift: np.uint64       # 64 - p
+
+    @classmethod
+    def build(cls, keys: np.ndarray, ids: np.ndarray, key_bits: int) -> BucketTable:
+        unique, item_key = np.unique(np.asarray(keys, dtype=np.uint64), return_inverse=True)
+        p = max(1, math.ceil(math.log2(max(unique.size, 2))))
+        shift = np.uint64(64 - p)
+        hashes = (unique * GOLDEN) >> shift
+        by_hash = np.lexsort((unique, hashes))
+        rank = np.empty(unique.size, dtype=np.int64)
+        rank[by_hash] = np.arange(unique.size)
+        item_bucket = rank[item_key]
+        sizes = np.bincount(item_bucket, minlength=unique.size)
+        return cls(keys=unique[by_hash].astype(np.uint32 if key_bits <= 32 else np.uint64),
+                   starts=compact_ints(np.concatenate([[0], np.cumsum(sizes)])),
+                   ids=compact_ints(np.asarray(ids)[np.lexsort((ids, item_bucket))]),
+                   directory=compact_ints(np.searchsorted(hashes[by_hash], np.arange(2**p + 1, dtype=np.uint64))),
+                   shift=shift)
+
+    def keys_per_item(self) -> np.ndarray:
+        return np.repeat(self.keys.astype(np.uint64), np.diff(self.starts))
+
+    @property
+    def n_buckets(self) -> int:
+        return int(self.keys.shape[0])
+
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.starts.nbytes + self.ids.nbytes + self.directory.nbytes
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        return {f"{prefix}keys": self.keys, f"{prefix}starts": self.starts, f"{prefix}ids": self.ids,
+                f"{prefix}directory": self.directory, f"{prefix}shift": np.array([self.shift], dtype=np.uint64)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "") -> BucketTable:
+        return cls(keys=arrays[f"{prefix}keys"], starts=arrays[f"{prefix}starts"], ids=arrays[f"{prefix}ids"],
+                   directory=arrays[f"{prefix}directory"], shift=np.uint64(arrays[f"{prefix}shift"][0]))
