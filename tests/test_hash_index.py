@@ -121,3 +121,11 @@ def test_empty_index_and_full_radius(rng):
     index.add(db)
     lims, _, I = index.range_search(db[:2], 8)  # radius = bits: everything
     assert np.diff(lims).tolist() == [50, 50]
+
+
+def test_memory_stays_within_one_and_a_half_times_codes_plus_ids(rng):
+    for bits in (16, 32, 64):
+        db = clustered_codes(rng, 20000, bits, clusters=200)
+        index = HashIndex(bits)
+        index.add(db)
+        assert index.nbytes() <= 1.5 * (db.nbytes + 8 * len(db))

@@ -3,7 +3,8 @@
 Items are grouped by key (their code, or a substring of it). Buckets are sorted by a Fibonacci hash of their
 key and a directory of ``2^p`` offsets (``p`` about log2 of the number of buckets) points at each hash
 value's run of buckets, so a lookup reads one directory entry and one short run of keys: no per-bucket
-objects, no pointers, about 12 bytes per bucket plus 4 per item."""
+objects, no pointers. A bitmap over the top p + 2 hash bits answers most lookups of absent keys without
+reading the directory. About 13 bytes per bucket plus 4 per item."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class BucketTable:
     starts: np.ndarray     # (buckets + 1,) offsets into ids
     ids: np.ndarray        # (items,) ids grouped by bucket, ascending within a bucket
     directory: np.ndarray  # (2^p + 1,) first bucket of each hash value
+    present: np.ndarray    # (2^(p+2) / 64,) uint64 bitmap: which (p + 2)-bit hash prefixes hold a key
     shift: np.uint64       # 64 - p
 
     @classmethod
@@ -36,7 +38,10 @@ class BucketTable:
         unique, item_key = np.unique(np.asarray(keys, dtype=np.uint64), return_inverse=True)
         p = max(1, math.ceil(math.log2(max(unique.size, 2))))
         shift = np.uint64(64 - p)
-        hashes = (unique * GOLDEN) >> shift
+        fine = (unique * GOLDEN) >> (shift - np.uint64(2))
+        hashes = fine >> np.uint64(2)
+        present = np.zeros(max(1, 2 ** (p + 2) // 64), dtype=np.uint64)
+        np.bitwise_or.at(present, fine >> np.uint64(6), np.uint64(1) << (fine & np.uint64(63)))
         by_hash = np.lexsort((unique, hashes))
         rank = np.empty(unique.size, dtype=np.int64)
         rank[by_hash] = np.arange(unique.size)
@@ -46,7 +51,7 @@ class BucketTable:
                    starts=compact_ints(np.concatenate([[0], np.cumsum(sizes)])),
                    ids=compact_ints(np.asarray(ids)[np.lexsort((ids, item_bucket))]),
                    directory=compact_ints(np.searchsorted(hashes[by_hash], np.arange(2**p + 1, dtype=np.uint64))),
-                   shift=shift)
+                   present=present, shift=shift)
 
     def keys_per_item(self) -> np.ndarray:
         return np.repeat(self.keys.astype(np.uint64), np.diff(self.starts))
@@ -56,13 +61,15 @@ class BucketTable:
         return int(self.keys.shape[0])
 
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.starts.nbytes + self.ids.nbytes + self.directory.nbytes
+        return self.keys.nbytes + self.starts.nbytes + self.ids.nbytes + self.directory.nbytes + self.present.nbytes
 
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         return {f"{prefix}keys": self.keys, f"{prefix}starts": self.starts, f"{prefix}ids": self.ids,
-                f"{prefix}directory": self.directory, f"{prefix}shift": np.array([self.shift], dtype=np.uint64)}
+                f"{prefix}directory": self.directory, f"{prefix}present": self.present,
+                f"{prefix}shift": np.array([self.shift], dtype=np.uint64)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "") -> BucketTable:
         return cls(keys=arrays[f"{prefix}keys"], starts=arrays[f"{prefix}starts"], ids=arrays[f"{prefix}ids"],
-                   directory=arrays[f"{prefix}directory"], shift=np.uint64(arrays[f"{prefix}shift"][0]))
+                   directory=arrays[f"{prefix}directory"], present=arrays[f"{prefix}present"],
+                   shift=np.uint64(arrays[f"{prefix}shift"][0]))

@@ -15,19 +15,24 @@ class FlatIndex(BinaryIndex):
 
     def __init__(self, bits: int):
         super().__init__(bits)
-        self.words = np.empty((0, (codes_mod.n_bytes(self.bits) + 7) // 8), dtype=np.uint64)
+        self.words = self._words(np.empty((0, codes_mod.n_bytes(self.bits)), dtype=np.uint8))
         self.ids: np.ndarray | None = None  # None: ids are row numbers
 
     @property
     def ntotal(self) -> int:
         return int(self.words.shape[0])
 
+    def _words(self, codes: np.ndarray) -> np.ndarray:
+        """64-bit words, or 32-bit ones for codes of up to 32 bits: half the memory traffic of a scan."""
+        words = codes_mod.as_words(codes)
+        return words.astype(np.uint32) if self.bits <= 32 else words
+
     def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
         codes = codes_mod.check_codes(codes, self.bits)
         if ids is not None or self.ids is not None:
             old = self.ids if self.ids is not None else np.arange(self.ntotal, dtype=np.int64)
             self.ids = np.concatenate([old, self._new_ids(codes.shape[0], ids)])
-        self.words = np.concatenate([self.words, codes_mod.as_words(codes)])
+        self.words = np.concatenate([self.words, self._words(codes)])
 
     def _map_ids(self, rows: np.ndarray) -> np.ndarray:
         if self.ids is None:
@@ -35,7 +40,7 @@ class FlatIndex(BinaryIndex):
         return np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = codes_mod.as_words(self._queries(queries))
+        q = self._words(self._queries(queries))
         with self._timed(np.tile([0, self.ntotal], (q.shape[0], 1))):
             D, rows = kernels.knn_scan(q, self.words, int(k), self.bits)
         if self.ids is not None:  # the scan breaks ties by row; restore (distance, id) order for given ids
@@ -45,7 +50,7 @@ class FlatIndex(BinaryIndex):
         return D, rows
 
     def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        q = codes_mod.as_words(self._queries(queries))
+        q = self._words(self._queries(queries))
         radius = self._radius(radius)
         nq, n = q.shape[0], self.ntotal
         lims = np.zeros(nq + 1, dtype=np.int64)

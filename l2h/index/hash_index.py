@@ -10,7 +10,6 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba.typed import List
 
 from l2h import codes as codes_mod
 from l2h.index import kernels
@@ -23,19 +22,19 @@ def flip_masks(bits: int, weight: int) -> np.ndarray:
     return kernels.flip_masks(bits, weight)
 
 
-def shells(bits: int, r_lo: int, r_hi: int, n_buckets: int) -> List:
-    """(r, masks) for each radius; empty masks where scanning the buckets is cheaper than probing."""
+def shell_masks(bits: int, r_lo: int, r_hi: int, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(radii, masks, mask_lims) for the kernels: the flips of each radius, concatenated; none for a radius
+    where scanning the buckets is cheaper than probing (64 bits at radius 4 would be 679121 probes)."""
     scan = tuple(math.comb(bits, r) > n_buckets for r in range(r_lo, r_hi + 1))
-    return _shells(bits, r_lo, scan)
+    return _shell_masks(bits, r_lo, scan)
 
 
 @lru_cache(maxsize=256)
-def _shells(bits: int, r_lo: int, scan: tuple[bool, ...]) -> List:
-    # cached: building a numba typed list costs more than a small search
-    out = List()
-    for r, scanned in enumerate(scan, start=r_lo):
-        out.append((np.int64(r), np.empty(0, dtype=np.uint64) if scanned else flip_masks(bits, r)))
-    return out
+def _shell_masks(bits: int, r_lo: int, scan: tuple[bool, ...]):
+    radii = np.arange(r_lo, r_lo + len(scan), dtype=np.int64)
+    parts = [np.empty(0, dtype=np.uint64) if scanned else flip_masks(bits, int(r)) for r, scanned in zip(radii, scan)]
+    lims = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
+    return radii, np.concatenate(parts), lims
 
 
 class HashIndex(BinaryIndex):
@@ -66,8 +65,9 @@ class HashIndex(BinaryIndex):
             if self.ntotal == 0 or nq == 0 or r_lo > r_hi:
                 return empty_range(nq)
             t = self.table
-            return kernels.probe_shells(codes_mod.as_words(queries)[:, 0], shells(self.bits, r_lo, r_hi, t.n_buckets),
-                                        t.directory, t.keys, t.starts, t.ids, t.shift, stats)
+            radii, masks, mask_lims = shell_masks(self.bits, r_lo, r_hi, t.n_buckets)
+            return kernels.probe_shells(codes_mod.as_words(queries)[:, 0], radii, masks, mask_lims, t.directory,
+                                        t.keys, t.present, t.starts, t.ids, t.shift, stats)
 
     def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.probe(queries, 0, radius)

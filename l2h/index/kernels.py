@@ -32,14 +32,19 @@ def distance(a, i, b, j):
     """Hamming distance between row i of word array a and row j of word array b."""
     d = 0
     for w in range(a.shape[1]):
-        d += popcount(a[i, w] ^ b[j, w])
+        d += popcount(np.uint64(a[i, w] ^ b[j, w]))
     return d
 
 
 @njit(cache=True, inline="always")
-def bucket_of(key, directory, bucket_keys, shift):
-    """Index of the bucket holding ``key``, or -1."""
-    h = (np.uint64(key) * GOLDEN) >> shift
+def bucket_of(key, directory, bucket_keys, present, shift):
+    """Index of the bucket holding ``key``, or -1. ``present`` is a bitmap over the top p + 2 bits of the key's
+    hash (4 bits per directory slot): most absent keys are rejected there, in a structure small enough to stay
+    in cache, before the directory is read."""
+    f = (np.uint64(key) * GOLDEN) >> (shift - np.uint64(2))
+    if not (present[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
+        return -1
+    h = f >> np.uint64(2)
     for b in range(directory[h], directory[h + 1]):
         if bucket_keys[b] == key:
             return b
@@ -124,9 +129,10 @@ def sort_ids(a, lo, hi, scratch):
 
 
 @njit(cache=True)
-def probe_shells(qkeys, shells, directory, bucket_keys, bucket_starts, ids, shift, stats):
-    """Items whose code is at Hamming distance exactly r from each query, for every r in the typed list ``shells``
-    of (r, masks) pairs; an empty ``masks`` means "scan the buckets" (cheaper than C(bits, r) probes).
+def probe_shells(qkeys, radii, masks, mask_lims, directory, bucket_keys, present, bucket_starts, ids, shift, stats):
+    """Items whose code is at Hamming distance exactly ``radii[s]`` from each query, for each shell s, probing
+    the flips ``masks[mask_lims[s]:mask_lims[s+1]]``; a shell with no masks is answered by scanning the bucket
+    keys instead (cheaper than C(bits, r) probes).
 
     Returns ``lims, D, I``: query q's results are ``I[lims[q]:lims[q+1]]``, by distance then id.
     ``stats`` (nq, 2) receives buckets probed and candidates per query."""
@@ -140,28 +146,26 @@ def probe_shells(qkeys, shells, directory, bucket_keys, bucket_starts, ids, shif
     for q in range(nq):
         key = qkeys[q]
         probed = 0
-        for s in range(len(shells)):
-            r, masks = shells[s]
+        for s in range(radii.shape[0]):
+            r = radii[s]
+            lo_m, hi_m = mask_lims[s], mask_lims[s + 1]
             start = n
-            if masks.shape[0] == 0:
-                probed += n_buckets
-                for b in range(n_buckets):
-                    if popcount(np.uint64(bucket_keys[b]) ^ key) == r:
-                        lo, hi = bucket_starts[b], bucket_starts[b + 1]
-                        out_i = _grow(out_i, n + hi - lo)
-                        for j in range(lo, hi):
-                            out_i[n] = ids[j]
-                            n += 1
-            else:
-                probed += masks.shape[0]
-                for m in range(masks.shape[0]):
-                    b = bucket_of(key ^ masks[m], directory, bucket_keys, shift)
-                    if b >= 0:
-                        lo, hi = bucket_starts[b], bucket_starts[b + 1]
-                        out_i = _grow(out_i, n + hi - lo)
-                        for j in range(lo, hi):
-                            out_i[n] = ids[j]
-                            n += 1
+            scan = lo_m == hi_m
+            probes = n_buckets if scan else hi_m - lo_m
+            probed += probes
+            for p in range(probes):
+                if scan:
+                    b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == r else -1
+                else:
+                    b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, present, shift)
+                if b < 0:
+                    continue
+                lo, hi = bucket_starts[b], bucket_starts[b + 1]
+                if n + hi - lo > out_i.shape[0]:
+                    out_i = _grow(out_i, n + hi - lo)
+                for j in range(lo, hi):
+                    out_i[n] = ids[j]
+                    n += 1
             if n - start > 1:
                 scratch = sort_ids(out_i, start, n, scratch)
             out_d = _grow(out_d, n)
@@ -176,35 +180,35 @@ def probe_shells(qkeys, shells, directory, bucket_keys, bucket_starts, ids, shif
 def knn_scan(qwords, dbwords, k, bits):
     """Exact k nearest codes by exhaustive scan, ordered by distance then id; missing entries are -1.
 
-    Two linear passes per query: distances with a histogram, then a counting sort of the items under the
-    k-th distance, which yields (distance, id) order without a heap or a comparison sort."""
+    One pass per query. Items are kept in per-distance lists (at most k each, in id order) while their distance
+    is within the threshold T, the smallest distance whose list sizes up to T already sum to k; T only shrinks,
+    so after the first few thousand items nearly every item is rejected by one predictable comparison."""
     nq, n = qwords.shape[0], dbwords.shape[0]
     D = np.full((nq, k), -1, dtype=np.int32)
     I = np.full((nq, k), -1, dtype=np.int64)
-    dist = np.empty(n, dtype=np.int32)
-    hist = np.zeros(bits + 1, dtype=np.int64)
-    slot = np.zeros(bits + 1, dtype=np.int64)
+    kept = np.empty((bits + 1, k), dtype=np.int64)
+    sizes = np.zeros(bits + 1, dtype=np.int64)
     for q in range(nq):
-        hist[:] = 0
+        sizes[:] = 0
+        threshold = bits
         for i in range(n):
             d = distance(qwords, q, dbwords, i)
-            dist[i] = d
-            hist[d] += 1
-        # threshold t: all items with d < t are in, items with d == t fill the rest
-        taken, t = 0, 0
-        while t <= bits and taken + hist[t] < k:
-            slot[t] = taken
-            taken += hist[t]
-            t += 1
-        if t <= bits:
-            slot[t] = taken
-        limit = min(t, bits)
-        for i in range(n):
-            d = dist[i]
-            if d <= limit and slot[d] < k:
-                D[q, slot[d]] = d
-                I[q, slot[d]] = i
-                slot[d] += 1
+            if d > threshold or sizes[d] >= k:
+                continue
+            kept[d, sizes[d]] = i
+            sizes[d] += 1
+            total = 0
+            for t in range(threshold + 1):  # lower the threshold once the lists below it hold k items
+                total += sizes[t]
+                if total >= k:
+                    threshold = t
+                    break
+        filled = 0
+        for d in range(threshold + 1):
+            for j in range(min(sizes[d], k - filled)):
+                D[q, filled] = d
+                I[q, filled] = kept[d, j]
+                filled += 1
     return D, I
 
 
@@ -229,28 +233,35 @@ def substring(words, row, start, length):
 
 @njit(cache=True)
 def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask_lims, scan_weight,
-                      directories, keys, starts, rows, shifts, stamp, stats):
+                      directories, keys, presents, starts, rows, shifts, stats):
     """Norouzi's multi-index hashing: every item within ``radius`` of a query matches it within
-    ``sub_radius[t]`` on some substring t (pigeonhole), so probe each substring table within its radius,
-    verify each new candidate once by full popcount, and keep those within ``radius``.
+    ``sub_radius[t]`` on some substring t (pigeonhole), so probe each substring table within its radius and
+    verify each candidate by full popcount. A candidate within the radius met in table t that an earlier table
+    also matches is skipped: that table reported it already, so no per-item "seen" array is needed.
 
     ``masks[mask_lims[w]:mask_lims[w+1]]`` are the flips of weight w; ``scan_weight[w]`` means scanning the
-    buckets is cheaper. Per-table arrays are tuples. ``stamp`` (n,) marks rows already verified for a query.
-    Returns ``lims, D, rows``, by distance then row."""
+    buckets is cheaper. Per-table arrays are tuples. Returns ``lims, D, rows``, by distance then row."""
     nq, n = qwords.shape[0], dbwords.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
     out_r = np.empty(max(1024, 8 * nq), dtype=np.int64)
     out_d = np.empty(out_r.shape[0], dtype=np.int32)
+    qsub = np.empty(len(directories), dtype=np.uint64)
+    candidates = np.empty(4096, dtype=np.int64)
+    dist = np.empty(4096, dtype=np.int32)
     count = 0
     for q in range(nq):
         start = count
         probed = 0
         verified = 0
         for t in range(len(directories)):
-            key = substring(qwords, q, t * sub_bits, sub_bits)
-            directory, bucket_keys, bucket_starts, table_rows = directories[t], keys[t], starts[t], rows[t]
+            qsub[t] = substring(qwords, q, t * sub_bits, sub_bits)
+        for t in range(len(directories)):
+            key = qsub[t]
+            directory, bucket_keys, present = directories[t], keys[t], presents[t]
+            bucket_starts, table_rows = starts[t], rows[t]
+            n_buckets = bucket_keys.shape[0]
+            gathered = 0
             for w in range(sub_radius[t] + 1):
-                n_buckets = bucket_keys.shape[0]
                 lo_m, hi_m = mask_lims[w], mask_lims[w + 1]
                 probes = n_buckets if scan_weight[w] else hi_m - lo_m
                 probed += probes
@@ -258,22 +269,37 @@ def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask
                     if scan_weight[w]:
                         b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == w else -1
                     else:
-                        b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, shifts[t])
-                    if b < 0:
-                        continue
-                    for j in range(bucket_starts[b], bucket_starts[b + 1]):
-                        row = table_rows[j]
-                        if stamp[row] == q:
-                            continue
-                        stamp[row] = q
-                        verified += 1
-                        d = distance(qwords, q, dbwords, row)
-                        if d <= radius:
-                            out_r = _grow(out_r, count + 1)
-                            out_d = _grow(out_d, count + 1)
-                            out_r[count] = row
-                            out_d[count] = d
-                            count += 1
+                        b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, present, shifts[t])
+                    if b >= 0:
+                        lo, hi = bucket_starts[b], bucket_starts[b + 1]
+                        if gathered + hi - lo > candidates.shape[0]:
+                            candidates = _grow(candidates, gathered + hi - lo)
+                        for j in range(lo, hi):
+                            candidates[gathered] = table_rows[j]
+                            gathered += 1
+            # verify in a tight loop, so the cache misses of many candidates overlap
+            if dist.shape[0] < gathered:
+                dist = np.empty(candidates.shape[0], dtype=np.int32)
+            for c in range(gathered):
+                dist[c] = distance(qwords, q, dbwords, candidates[c])
+            verified += gathered
+            for c in range(gathered):
+                if dist[c] > radius:
+                    continue
+                row = candidates[c]
+                seen = False  # an earlier table matching this row has reported it already
+                for u in range(t):
+                    if popcount(substring(dbwords, row, u * sub_bits, sub_bits) ^ qsub[u]) <= sub_radius[u]:
+                        seen = True
+                        break
+                if seen:
+                    continue
+                if count >= out_r.shape[0]:
+                    out_r = _grow(out_r, count + 1)
+                    out_d = _grow(out_d, count + 1)
+                out_r[count] = row
+                out_d[count] = dist[c]
+                count += 1
         if count - start > 1:  # order by (distance, row) through one integer sort key
             key_sort = np.sort(out_d[start:count].astype(np.int64) * n + out_r[start:count])
             out_d[start:count] = key_sort // n

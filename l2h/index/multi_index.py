@@ -27,8 +27,10 @@ def substring_radii(radius: int, m: int) -> np.ndarray:
 class MultiIndexHash(BinaryIndex):
     kind = "multi_index"
 
-    def __init__(self, bits: int, m: int):
+    def __init__(self, bits: int, m: int | None = None):
         super().__init__(bits)
+        # 16-bit substrings suit databases of about a million codes (Norouzi et al.: m ~ bits / log2 n)
+        m = max(1, self.bits // 16) if m is None else m
         if m < 1 or self.bits % m or self.bits // m > 64:
             raise L2HError(f"MultiIndexHash needs m substrings that split {self.bits} bits evenly into pieces of at "
                            f"most 64 bits, got m={m}: try m={max(1, -(-self.bits // 32))}")
@@ -80,9 +82,9 @@ class MultiIndexHash(BinaryIndex):
             lims, D, rows = kernels.multi_index_range(
                 q, self.words, radius, self.sub_bits, sub_radius, np.concatenate(masks), mask_lims, scan,
                 tuple(t.directory for t in self.tables), tuple(t.keys for t in self.tables),
+                tuple(t.present for t in self.tables),
                 tuple(t.starts for t in self.tables), tuple(t.ids for t in self.tables),
-                np.array([t.shift for t in self.tables], dtype=np.uint64),
-                np.full(self.ntotal, -1, dtype=np.int64), stats)
+                np.array([t.shift for t in self.tables], dtype=np.uint64), stats)
         if self.ids is None:
             return lims, D, rows
         ids = self.ids[rows]
