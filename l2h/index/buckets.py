@@ -1,10 +1,10 @@
 """The bucket table under :class:`HashIndex` and each substring table of :class:`MultiIndexHash`.
 
 Items are grouped by key (their code, or a substring of it). Buckets are sorted by a Fibonacci hash of their
-key and a directory of ``2^p`` offsets (``p`` about log2 of the number of buckets) points at each hash
-value's run of buckets, so a lookup reads one directory entry and one short run of keys: no per-bucket
-objects, no pointers. A bitmap over the top p + 2 hash bits answers most lookups of absent keys without
-reading the directory. About 13 bytes per bucket plus 4 per item."""
+key and a directory of ``2^p`` offsets (about one per two buckets) points at each hash value's run of
+buckets, so a lookup reads one directory entry and one short run of keys: no per-bucket objects, no
+pointers. A bitmap over the top p + 3 hash bits answers most lookups of absent keys without reading the
+directory. About 11 bytes per bucket (with 32-bit codes) plus 4 per item."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l2h.index.kernels import GOLDEN
+from l2h.index.kernels import FILTER_BITS, GOLDEN
 
 
 def compact_ints(values: np.ndarray) -> np.ndarray:
@@ -36,11 +36,11 @@ class BucketTable:
     @classmethod
     def build(cls, keys: np.ndarray, ids: np.ndarray, key_bits: int) -> BucketTable:
         unique, item_key = np.unique(np.asarray(keys, dtype=np.uint64), return_inverse=True)
-        p = max(1, math.ceil(math.log2(max(unique.size, 2))))
+        p = max(1, math.ceil(math.log2(max(unique.size, 2))) - 1)
         shift = np.uint64(64 - p)
-        fine = (unique * GOLDEN) >> (shift - np.uint64(2))
-        hashes = fine >> np.uint64(2)
-        present = np.zeros(max(1, 2 ** (p + 2) // 64), dtype=np.uint64)
+        fine = (unique * GOLDEN) >> (shift - FILTER_BITS)
+        hashes = fine >> FILTER_BITS
+        present = np.zeros(max(1, 2 ** (p + int(FILTER_BITS)) // 64), dtype=np.uint64)
         np.bitwise_or.at(present, fine >> np.uint64(6), np.uint64(1) << (fine & np.uint64(63)))
         by_hash = np.lexsort((unique, hashes))
         rank = np.empty(unique.size, dtype=np.int64)

@@ -14,6 +14,8 @@ from numba.extending import intrinsic
 # Fibonacci hashing: multiply by 2^64 / golden ratio and keep the top bits, which spreads
 # structured keys (codes that differ in a few bits) evenly over the directory.
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# the presence bitmap has 2^FILTER_BITS bits per directory slot
+FILTER_BITS = np.uint64(3)
 
 
 @intrinsic
@@ -38,13 +40,13 @@ def distance(a, i, b, j):
 
 @njit(cache=True, inline="always")
 def bucket_of(key, directory, bucket_keys, present, shift):
-    """Index of the bucket holding ``key``, or -1. ``present`` is a bitmap over the top p + 2 bits of the key's
-    hash (4 bits per directory slot): most absent keys are rejected there, in a structure small enough to stay
-    in cache, before the directory is read."""
-    f = (np.uint64(key) * GOLDEN) >> (shift - np.uint64(2))
+    """Index of the bucket holding ``key``, or -1. ``present`` is a bitmap over the top p + FILTER_BITS bits of
+    the key's hash: most absent keys are rejected there, in a structure small enough to stay in cache, before
+    the directory is read."""
+    f = (np.uint64(key) * GOLDEN) >> (shift - FILTER_BITS)
     if not (present[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
         return -1
-    h = f >> np.uint64(2)
+    h = f >> FILTER_BITS
     for b in range(directory[h], directory[h + 1]):
         if bucket_keys[b] == key:
             return b
