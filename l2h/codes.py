@@ -47,6 +47,8 @@ def as_words(codes: np.ndarray) -> np.ndarray:
     """Packed codes -> (n, ceil(bytes/8)) uint64 words, little-endian, zero-padded; one word holds 64 bits."""
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
     n, nb = codes.shape
+    if nb in (1, 2, 4, 8):  # one word: reinterpret the bytes, no padding copy
+        return codes.view(f"<u{nb}").astype(np.uint64)
     words = (nb + 7) // 8
     padded = np.zeros((n, words * 8), dtype=np.uint8)
     padded[:, :nb] = codes

@@ -22,8 +22,9 @@ from l2h.data.preprocess import Preprocessor
 from l2h.data.protocols import Split, make_split
 from l2h.errors import L2HError
 from l2h.eval import report
+from l2h.eval.metrics import ranking_metrics
 from l2h.eval.radius_sweep import radius_sweep
-from l2h.eval.ranking import mean_average_precision
+from l2h.eval.relevance import from_labels
 from l2h.index.hash_index import HashIndex
 from l2h.models.base import HashModel
 
@@ -101,14 +102,16 @@ def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, 
     query_x, db_x = data.features[split.query], data.features[split.database]
     query_y, db_y = data.labels[split.query], data.labels[split.database]
     query_codes, db_codes = model.encode(query_x), model.encode(db_x)
+    relevance = from_labels(query_y, db_y)
     index = HashIndex(model.bits)
     index.add(db_codes)
-    sweep = radius_sweep(index, query_codes, query_y, db_y, cfg.eval.max_radius, k=cfg.eval.k,
+    sweep = radius_sweep(index, query_codes, relevance, cfg.eval.max_radius, k=cfg.eval.k,
                          rerank=cfg.eval.rerank, empty_policy=cfg.eval.empty_policy,
                          query_features=model.preprocess.transform(query_x) if cfg.eval.rerank == "cosine" else None,
                          database_features=model.preprocess.transform(db_x) if cfg.eval.rerank == "cosine" else None)
-    map_score = (mean_average_precision(query_codes, db_codes, query_y, db_y, model.bits)
-                 if cfg.eval.compute_map else float("nan"))
+    ranking = (ranking_metrics(query_codes, db_codes, relevance, model.bits, ks=tuple(cfg.eval.ks),
+                               Rs=tuple(cfg.eval.map_at)).summary(cfg.eval.empty_policy)
+               if cfg.eval.compute_map else {"map": float("nan")})
     metrics = {
         "model": name,
         "bits": model.bits,
@@ -119,13 +122,15 @@ def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, 
         "n_train": int(split.train.size),
         "n_database": int(split.database.size),
         "train_seconds": train_seconds,
-        "map": map_score,
+        "map": ranking["map"],
         "checkpoint": str(ckpt.resolve()),
         "radius": [{"radius": r.radius, "precision_at_10": r.precision_at_k, "mean_candidates": r.mean_candidates,
                     "mean_query_ms": r.mean_query_ms, "empty_fraction": r.empty_fraction,
                     "mean_buckets_probed": r.mean_buckets_probed} for r in sweep],
+        "ranking": {k: v for k, v in ranking.items() if k != "map"},
         "eval": {"k": cfg.eval.k, "rerank": cfg.eval.rerank, "empty_policy": cfg.eval.empty_policy,
-                 "map_ties": "broken by database id"},
+                 "relevance": "same class" if query_y.ndim == 1 else "any shared label",
+                 "map_ties": "broken by database id (map_tie_aware: expectation over random tie orders)"},
         "split_sha256": split.fingerprints(),
         "environment": {"l2h": l2h.__version__, "python": platform.python_version(), "torch": torch.__version__,
                         "numpy": np.__version__, "platform": platform.platform(),

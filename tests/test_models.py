@@ -5,7 +5,8 @@ import torch
 from l2h import checkpoint
 from l2h.data.preprocess import Preprocessor
 from l2h.errors import L2HError
-from l2h.eval.ranking import mean_average_precision
+from l2h.eval.metrics import ranking_metrics
+from l2h.eval.relevance import from_labels
 from l2h.models import GRH, LSH, MLP, HashModel, LabelGraph, LinearSVM, TutorialGRH
 from l2h.models.grh import balanced_weights, regularise
 from tests.conftest import blobs
@@ -56,8 +57,9 @@ def test_grh_beats_lsh_on_labelled_blobs(rng, partitioner):
     grh = GRH(16, partitioner, alpha=0.9, rounds=3, steps=60, lr=0.01, seed=0)
     lsh_codes = HashModel(pre, LSH(16).fit(xt[:400])).encode(x)
     grh_codes = HashModel(pre, grh.fit(xt[:400], y[:400], trainer=QUIET)).encode(x)
-    lsh_map = mean_average_precision(lsh_codes[400:], lsh_codes[:400], y[400:], y[:400], 16)
-    grh_map = mean_average_precision(grh_codes[400:], grh_codes[:400], y[400:], y[:400], 16)
+    relevance = from_labels(y[400:], y[:400])
+    lsh_map = ranking_metrics(lsh_codes[400:], lsh_codes[:400], relevance, 16).summary()["map"]
+    grh_map = ranking_metrics(grh_codes[400:], grh_codes[:400], relevance, 16).summary()["map"]
     assert grh_map > lsh_map + 0.1
     assert len(grh.flipped) == 3 and grh.flipped[0] > 0
 

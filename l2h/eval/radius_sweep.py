@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from l2h.errors import L2HError
-from l2h.eval.relevance import relevance_matrix
+from l2h.eval.relevance import Relevance, relevance_of
 from l2h.index.hash_index import HashIndex
 
 EMPTY_POLICIES = ("skip", "zero")
@@ -81,12 +81,11 @@ def _compile_kernels(index, query_codes, rerank, top_ids, top_sims, filled, qf, 
         _append_in_order(lims, ids, top_ids[:1], filled[:1])
 
 
-def radius_sweep(index: HashIndex, query_codes: np.ndarray, query_labels: np.ndarray, database_labels: np.ndarray,
-                 max_radius: int, k: int = 10, rerank: str = "cosine", empty_policy: str = "skip",
+def radius_sweep(index: HashIndex, query_codes: np.ndarray, relevance: Relevance, max_radius: int, k: int = 10, rerank: str = "cosine", empty_policy: str = "skip",
                  query_features: np.ndarray | None = None, database_features: np.ndarray | None = None,
                  ) -> list[RadiusResult]:
     """Precision@k, candidates, query time and empty fraction at each radius. Database ids are row numbers of
-    ``database_labels`` / ``database_features``. ``empty_policy``: a query with no candidate is left out of the
+    the database that ``relevance`` and ``database_features`` describe. ``empty_policy``: a query with no candidate is left out of the
     precision mean ("skip", as the tutorial does) or scores 0 ("zero"); its share is reported either way."""
     if rerank not in RERANKERS:
         raise L2HError(f"eval.rerank={rerank!r} is not one of {', '.join(RERANKERS)}")
@@ -119,7 +118,7 @@ def radius_sweep(index: HashIndex, query_codes: np.ndarray, query_labels: np.nda
         candidates += np.diff(lims)
         probed += index.last_stats.buckets_probed
         empty = candidates == 0
-        precision = relevance_matrix(query_labels, database_labels, top_ids).sum(axis=1) / k
+        precision = relevance_of(relevance, np.arange(nq), top_ids).sum(axis=1) / k
         if empty_policy == "skip":
             score = float(precision[~empty].mean()) if (~empty).any() else float("nan")
         else:

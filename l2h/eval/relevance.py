@@ -1,42 +1,100 @@
-"""Ground-truth relevance between queries and database items: shared class, or any shared label.
+"""Ground-truth relevance between queries and database items, in one form the compiled metrics read:
 
-Labels are normalised to one 2-D integer array per side, so the compiled kernels handle both kinds:
-single labels as ``(n, 1)`` class ids compared for equality, multi-hot labels as ``(n, words)`` uint64 bitsets
-that are relevant when they intersect."""
+- class labels: relevant when equal;
+- multi-hot labels: relevant when they share any label (packed into uint64 bitsets);
+- metric ground truth: the true k nearest database items of each query by Euclidean or cosine distance,
+  for unlabelled data (given as per-query id lists, ``lims`` / ``ids`` as in a range search)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
+from l2h.errors import L2HError
 
-def label_words(labels: np.ndarray) -> tuple[np.ndarray, bool]:
-    """-> (array for the kernels, multilabel flag)."""
-    labels = np.asarray(labels)
-    if labels.ndim == 1:
-        return labels.astype(np.int64).reshape(-1, 1), False
+SINGLE, MULTI, NEIGHBOURS = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Relevance:
+    mode: int
+    query: np.ndarray      # (nq, w) int64: class ids or label bitsets; unused for NEIGHBOURS
+    database: np.ndarray   # (n, w) int64
+    lims: np.ndarray       # (nq + 1,) for NEIGHBOURS: query q's relevant ids are ids[lims[q]:lims[q+1]]
+    ids: np.ndarray
+
+    @property
+    def description(self) -> str:
+        return {SINGLE: "same class", MULTI: "any shared label", NEIGHBOURS: f"true nearest neighbours"}[self.mode]
+
+
+def _label_words(labels: np.ndarray) -> np.ndarray:
     packed = np.packbits(labels.astype(bool), axis=1, bitorder="little")
     words = (packed.shape[1] + 7) // 8
     padded = np.zeros((labels.shape[0], words * 8), dtype=np.uint8)
     padded[:, : packed.shape[1]] = packed
-    return padded.view("<u8").astype(np.int64), True
+    return padded.view("<u8").astype(np.int64)
+
+
+_NONE = np.zeros(1, dtype=np.int64)
+
+
+def from_labels(query_labels: np.ndarray, database_labels: np.ndarray) -> Relevance:
+    q, db = np.asarray(query_labels), np.asarray(database_labels)
+    if q.ndim != db.ndim:
+        raise L2HError("query and database labels must be of the same kind (both class ids or both multi-hot)")
+    if q.ndim == 1:
+        return Relevance(SINGLE, q.astype(np.int64).reshape(-1, 1), db.astype(np.int64).reshape(-1, 1), _NONE, _NONE)
+    return Relevance(MULTI, _label_words(q), _label_words(db), _NONE, _NONE)
+
+
+def from_neighbours(query_features: np.ndarray, database_features: np.ndarray, k: int,
+                    metric: str = "euclidean", chunk: int = 256) -> Relevance:
+    """The k true nearest database items of each query (ties by id), computed exactly in chunks of queries."""
+    if metric not in ("euclidean", "cosine"):
+        raise L2HError(f"ground-truth metric {metric!r} is not euclidean or cosine")
+    db = np.asarray(database_features, dtype=np.float32)
+    q = np.asarray(query_features, dtype=np.float32)
+    if metric == "cosine":
+        db = db / np.maximum(np.linalg.norm(db, axis=1, keepdims=True), 1e-12)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    k = min(k, db.shape[0])
+    db_sq = (db.astype(np.float64) ** 2).sum(1)
+    ids = np.empty((q.shape[0], k), dtype=np.int64)
+    for start in range(0, q.shape[0], chunk):
+        block = q[start:start + chunk]
+        # squared distance up to the query's own norm, which does not change the order
+        dist = db_sq[None, :] - 2 * (block.astype(np.float64) @ db.T.astype(np.float64))
+        part = np.argpartition(dist, k - 1, axis=1)[:, :k]
+        order = np.lexsort((part, np.take_along_axis(dist, part, 1)), axis=1)
+        ids[start:start + chunk] = np.take_along_axis(part, order, 1)
+    lims = np.arange(0, (q.shape[0] + 1) * k, k, dtype=np.int64)
+    return Relevance(NEIGHBOURS, _NONE.reshape(1, 1), _NONE.reshape(1, 1), lims, ids.reshape(-1))
 
 
 @njit(cache=True, inline="always")
-def relevant(qlab, q, dblab, i, multilabel):
-    if not multilabel:
-        return qlab[q, 0] == dblab[i, 0]
-    for w in range(qlab.shape[1]):
-        if qlab[q, w] & dblab[i, w]:
-            return True
-    return False
+def is_relevant(rel_mode, qrel, q, dbrel, i, marks):
+    if rel_mode == SINGLE:
+        return qrel[q, 0] == dbrel[i, 0]
+    if rel_mode == MULTI:
+        for w in range(qrel.shape[1]):
+            if qrel[q, w] & dbrel[i, w]:
+                return True
+        return False
+    return marks[i]
 
 
-def relevance_matrix(query_labels: np.ndarray, database_labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Boolean relevance of ``database[ids[q, j]]`` to query q; ids of -1 (no item) are not relevant."""
+def relevance_of(relevance: Relevance, q_rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Boolean relevance of ``database[ids[j, :]]`` to query ``q_rows[j]``; ids of -1 are not relevant."""
     safe = np.maximum(ids, 0)
-    if query_labels.ndim == 1:
-        rel = database_labels[safe] == query_labels[:, None]
+    if relevance.mode == SINGLE:
+        rel = relevance.database[safe, 0] == relevance.query[q_rows, 0][:, None]
+    elif relevance.mode == MULTI:
+        rel = (relevance.database[safe] & relevance.query[q_rows][:, None, :]).any(axis=-1)
     else:
-        rel = (database_labels[safe] & query_labels[:, None, :]).any(axis=-1)
+        rel = np.zeros(ids.shape, dtype=bool)
+        for j, q in enumerate(q_rows):
+            rel[j] = np.isin(ids[j], relevance.ids[relevance.lims[q]:relevance.lims[q + 1]])
     return rel & (ids >= 0)

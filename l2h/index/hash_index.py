@@ -66,8 +66,8 @@ class HashIndex(BinaryIndex):
                 return empty_range(nq)
             t = self.table
             radii, masks, mask_lims = shell_masks(self.bits, r_lo, r_hi, t.n_buckets)
-            return kernels.probe_shells(codes_mod.as_words(queries)[:, 0], radii, masks, mask_lims, t.directory,
-                                        t.keys, t.present, t.starts, t.ids, t.shift, stats)
+            return kernels.probe_shells(codes_mod.as_words(queries)[:, 0], radii, masks, mask_lims, t.direct,
+                                        t.directory, t.keys, t.present, t.starts, t.ids, t.shift, stats)
 
     def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.probe(queries, 0, radius)

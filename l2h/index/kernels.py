@@ -131,10 +131,11 @@ def sort_ids(a, lo, hi, scratch):
 
 
 @njit(cache=True)
-def probe_shells(qkeys, radii, masks, mask_lims, directory, bucket_keys, present, bucket_starts, ids, shift, stats):
+def probe_shells(qkeys, radii, masks, mask_lims, direct, directory, bucket_keys, present, bucket_starts, ids, shift,
+                 stats):
     """Items whose code is at Hamming distance exactly ``radii[s]`` from each query, for each shell s, probing
     the flips ``masks[mask_lims[s]:mask_lims[s+1]]``; a shell with no masks is answered by scanning the bucket
-    keys instead (cheaper than C(bits, r) probes).
+    keys instead (cheaper than C(bits, r) probes). ``direct`` tables use the key as the bucket number.
 
     Returns ``lims, D, I``: query q's results are ``I[lims[q]:lims[q+1]]``, by distance then id.
     ``stats`` (nq, 2) receives buckets probed and candidates per query."""
@@ -143,7 +144,7 @@ def probe_shells(qkeys, radii, masks, mask_lims, directory, bucket_keys, present
     out_i = np.empty(max(1024, 8 * nq), dtype=np.int64)
     out_d = np.empty(out_i.shape[0], dtype=np.int32)
     n = 0
-    n_buckets = bucket_keys.shape[0]
+    n_buckets = bucket_starts.shape[0] - 1
     scratch = np.empty(1024, dtype=np.int64)
     for q in range(nq):
         key = qkeys[q]
@@ -156,7 +157,9 @@ def probe_shells(qkeys, radii, masks, mask_lims, directory, bucket_keys, present
             probes = n_buckets if scan else hi_m - lo_m
             probed += probes
             for p in range(probes):
-                if scan:
+                if direct:
+                    b = np.int64(key ^ masks[lo_m + p])
+                elif scan:
                     b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == r else -1
                 else:
                     b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, present, shift)
@@ -235,7 +238,7 @@ def substring(words, row, start, length):
 
 @njit(cache=True)
 def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask_lims, scan_weight,
-                      directories, keys, presents, starts, rows, shifts, stats):
+                      direct, directories, keys, presents, starts, rows, shifts, stats):
     """Norouzi's multi-index hashing: every item within ``radius`` of a query matches it within
     ``sub_radius[t]`` on some substring t (pigeonhole), so probe each substring table within its radius and
     verify each candidate by full popcount. A candidate within the radius met in table t that an earlier table
@@ -261,14 +264,16 @@ def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask
             key = qsub[t]
             directory, bucket_keys, present = directories[t], keys[t], presents[t]
             bucket_starts, table_rows = starts[t], rows[t]
-            n_buckets = bucket_keys.shape[0]
+            n_buckets = bucket_starts.shape[0] - 1
             gathered = 0
             for w in range(sub_radius[t] + 1):
                 lo_m, hi_m = mask_lims[w], mask_lims[w + 1]
                 probes = n_buckets if scan_weight[w] else hi_m - lo_m
                 probed += probes
                 for p in range(probes):
-                    if scan_weight[w]:
+                    if direct:
+                        b = np.int64(key ^ masks[lo_m + p])
+                    elif scan_weight[w]:
                         b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == w else -1
                     else:
                         b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, present, shifts[t])

@@ -81,6 +81,7 @@ class MultiIndexHash(BinaryIndex):
             mask_lims = np.concatenate([[0], np.cumsum([m.size for m in masks])]).astype(np.int64)
             lims, D, rows = kernels.multi_index_range(
                 q, self.words, radius, self.sub_bits, sub_radius, np.concatenate(masks), mask_lims, scan,
+                self.tables[0].direct,
                 tuple(t.directory for t in self.tables), tuple(t.keys for t in self.tables),
                 tuple(t.present for t in self.tables),
                 tuple(t.starts for t in self.tables), tuple(t.ids for t in self.tables),

@@ -1,0 +1,199 @@
+"""Retrieval metrics of Hamming ranking over packed codes, exact and with stated tie rules.
+
+One compiled pass per query computes every code distance, the distance histogram and its relevant-item
+histogram, and records for each relevant item its position among the items of equal distance (id order).
+Every metric then follows without sorting and without a queries x database matrix:
+
+- ``map``: AP with ties broken by database id (the ranking a stable sort by distance gives);
+- ``map_tie_aware``: the expected AP over uniformly random orders within each tie (McSherry & Najork, 2008);
+- ``map_at[R]``: AP over the top R of the ranking, normalised by the relevant items retrieved there;
+- ``precision_at[k]`` / ``recall_at[k]``: of the top k (ties by id), and ``precision_at_tie_aware[k]``;
+- ``hamming_ball``: precision and recall of the items within Hamming radius r, for r = 0 .. bits (the
+  precision-recall curve of hash lookup), with the empty-ball rule applied and the empty fraction reported.
+
+A query with no relevant item has no AP or recall; it is left out of those means and counted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from l2h import codes as codes_mod
+from l2h.errors import L2HError
+from l2h.eval.relevance import NEIGHBOURS, Relevance, is_relevant
+from l2h.index.kernels import distance
+
+EMPTY_POLICIES = ("skip", "zero")
+
+
+@njit(cache=True)
+def _per_query(qwords, dbwords, bits, rel_mode, qrel, dbrel, rel_lims, rel_ids, ks, Rs, harmonic,
+               hist_out, rel_hist_out, ap, ap_tie, ap_at, hits_at):
+    nq, n = qwords.shape[0], dbwords.shape[0]
+    marks = np.zeros(n if rel_mode == NEIGHBOURS else 1, dtype=np.bool_)
+    rec_d = np.empty(1024, dtype=np.int64)
+    rec_pos = np.empty(1024, dtype=np.int64)
+    rec_rpos = np.empty(1024, dtype=np.int64)
+    start = np.empty(bits + 2, dtype=np.int64)
+    rel_start = np.empty(bits + 2, dtype=np.int64)
+    for q in range(nq):
+        if rel_mode == NEIGHBOURS:
+            for j in range(rel_lims[q], rel_lims[q + 1]):
+                marks[rel_ids[j]] = True
+        hist = hist_out[q]
+        rel_hist = rel_hist_out[q]
+        found = 0
+        for i in range(n):
+            d = distance(qwords, q, dbwords, i)
+            if is_relevant(rel_mode, qrel, q, dbrel, i, marks):
+                if found == rec_d.shape[0]:
+                    rec_d = np.concatenate((rec_d, np.empty(found, dtype=np.int64)))
+                    rec_pos = np.concatenate((rec_pos, np.empty(found, dtype=np.int64)))
+                    rec_rpos = np.concatenate((rec_rpos, np.empty(found, dtype=np.int64)))
+                rec_d[found] = d
+                rec_pos[found] = hist[d]       # items of this distance before it (smaller ids)
+                rec_rpos[found] = rel_hist[d]  # relevant ones among them
+                rel_hist[d] += 1
+                found += 1
+            hist[d] += 1
+        if rel_mode == NEIGHBOURS:
+            for j in range(rel_lims[q], rel_lims[q + 1]):
+                marks[rel_ids[j]] = False
+        start[0] = 0
+        rel_start[0] = 0
+        for d in range(bits + 1):
+            start[d + 1] = start[d] + hist[d]
+            rel_start[d + 1] = rel_start[d] + rel_hist[d]
+        for j in range(found):  # ranks with ties broken by id
+            d = rec_d[j]
+            rank = start[d] + rec_pos[j] + 1
+            rel_rank = rel_start[d] + rec_rpos[j] + 1
+            precision = rel_rank / rank
+            ap[q] += precision
+            for t in range(Rs.shape[0]):
+                if rank <= Rs[t]:
+                    ap_at[q, 2 * t] += precision
+                    ap_at[q, 2 * t + 1] += 1
+            for t in range(ks.shape[0]):
+                if rank <= ks[t]:
+                    hits_at[q, t] += 1
+        if found:
+            ap[q] /= found
+        # expected AP over random orders within ties: place i of a group of m items holding r relevant ones is
+        # relevant with probability r/m, and then preceded in the group by (i - 1)(r - 1)/(m - 1) relevant items
+        # in expectation. Summed over i with harmonic numbers H: O(bits) per query.
+        total = 0.0
+        for d in range(bits + 1):
+            m, r = hist[d], rel_hist[d]
+            if r == 0:
+                continue
+            b = (r - 1) / (m - 1) if m > 1 else 0.0
+            a, before = rel_start[d] + 1.0, start[d]
+            total += (r / m) * (m * b + (a - b * (before + 1)) * (harmonic[before + m] - harmonic[before]))
+        ap_tie[q] = total / found if found else np.nan
+
+
+@dataclass
+class RankingMetrics:
+    """Per-query arrays; :meth:`summary` gives the means that reports show."""
+
+    bits: int
+    ks: tuple[int, ...]
+    Rs: tuple[int, ...]
+    hist: np.ndarray          # (nq, bits + 1) items at each distance
+    rel_hist: np.ndarray      # (nq, bits + 1) relevant items at each distance
+    ap: np.ndarray            # (nq,) NaN without a relevant item
+    ap_tie_aware: np.ndarray
+    ap_at: np.ndarray         # (nq, len(Rs)) NaN where the top R holds no relevant item
+    hits_at: np.ndarray       # (nq, len(ks)) relevant items among the top k, ties by id
+
+    @property
+    def n_relevant(self) -> np.ndarray:
+        return self.rel_hist.sum(1)
+
+    def precision_at_tie_aware(self) -> np.ndarray:
+        """Expected relevant share of the top k when ties are ordered at random, (nq, len(ks))."""
+        start = np.concatenate([np.zeros((len(self.hist), 1), np.int64), np.cumsum(self.hist, 1)], 1)
+        rel_start = np.concatenate([np.zeros((len(self.hist), 1), np.int64), np.cumsum(self.rel_hist, 1)], 1)
+        out = np.empty((len(self.hist), len(self.ks)))
+        rows = np.arange(len(self.hist))
+        for t, k in enumerate(self.ks):
+            k_eff = np.minimum(k, start[:, -1])
+            group = np.clip((start[:, :-1] < k_eff[:, None]).sum(1) - 1, 0, self.bits)  # holds the k-th item
+            before, rel_before = start[rows, group], rel_start[rows, group]
+            size = np.maximum(self.hist[rows, group], 1)
+            out[:, t] = (rel_before + (k_eff - before) * self.rel_hist[rows, group] / size) / k
+        return out
+
+    def hamming_ball(self, empty_policy: str = "zero") -> list[dict]:
+        """Precision and recall within radius r, r = 0 .. bits, with the empty-ball rule applied."""
+        if empty_policy not in EMPTY_POLICIES:
+            raise L2HError(f"empty_policy={empty_policy!r} is not one of {', '.join(EMPTY_POLICIES)}")
+        inside, rel_inside = np.cumsum(self.hist, 1), np.cumsum(self.rel_hist, 1)
+        has_rel = self.n_relevant > 0
+        out = []
+        for r in range(self.bits + 1):
+            empty = inside[:, r] == 0
+            precision = np.where(empty, 0.0, rel_inside[:, r] / np.maximum(inside[:, r], 1))
+            p = precision[~empty].mean() if empty_policy == "skip" and (~empty).any() else precision.mean()
+            if empty_policy == "skip" and empty.all():
+                p = float("nan")
+            recall = (rel_inside[has_rel, r] / self.n_relevant[has_rel]).mean() if has_rel.any() else float("nan")
+            out.append({"radius": r, "precision": float(p), "recall": float(recall),
+                        "empty_fraction": float(empty.mean()), "mean_candidates": float(inside[:, r].mean())})
+        return out
+
+    def summary(self, empty_policy: str = "zero") -> dict:
+        has_rel = self.n_relevant > 0
+        recall = self.hits_at[has_rel] / self.n_relevant[has_rel, None]
+        return {
+            "map": _nanmean(self.ap),
+            "map_tie_aware": _nanmean(self.ap_tie_aware),
+            "map_at": {str(R): _nanmean(self.ap_at[:, t]) for t, R in enumerate(self.Rs)},
+            "precision_at": {str(k): float((self.hits_at[:, t] / k).mean()) for t, k in enumerate(self.ks)},
+            "precision_at_tie_aware": {str(k): float(v) for k, v in zip(self.ks, self.precision_at_tie_aware().mean(0))},
+            "recall_at": {str(k): float(recall[:, t].mean()) if has_rel.any() else float("nan")
+                          for t, k in enumerate(self.ks)},
+            "queries_without_relevant": int((~has_rel).sum()),
+            "hamming_ball": self.hamming_ball(empty_policy),
+            "tie_rule": "ties broken by database id; *_tie_aware: expectation over random orders within ties",
+        }
+
+
+def _nanmean(values: np.ndarray) -> float:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def ranking_metrics(query_codes: np.ndarray, database_codes: np.ndarray, relevance: Relevance, bits: int,
+                    ks=(10, 100, 1000), Rs=(1000, 5000)) -> RankingMetrics:
+    """Every Hamming-ranking metric for each query; memory is O(database) per query, never queries x database."""
+    q = codes_mod.as_words(codes_mod.check_codes(query_codes, bits, "query codes"))
+    db = codes_mod.as_words(codes_mod.check_codes(database_codes, bits, "database codes"))
+    nq = q.shape[0]
+    ks_arr, Rs_arr = np.asarray(ks, dtype=np.int64), np.asarray(Rs, dtype=np.int64)
+    hist = np.zeros((nq, bits + 1), dtype=np.int64)
+    rel_hist = np.zeros((nq, bits + 1), dtype=np.int64)
+    ap, ap_tie = np.zeros(nq), np.zeros(nq)
+    ap_at = np.zeros((nq, 2 * len(Rs_arr)))
+    hits = np.zeros((nq, len(ks_arr)), dtype=np.int64)
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, db.shape[0] + 1))])
+    _per_query(q, db, bits, relevance.mode, relevance.query, relevance.database, relevance.lims, relevance.ids,
+               ks_arr, Rs_arr, harmonic, hist, rel_hist, ap, ap_tie, ap_at, hits)
+    no_rel = rel_hist.sum(1) == 0
+    ap[no_rel] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap_at_R = np.where(ap_at[:, 1::2] > 0, ap_at[:, 0::2] / ap_at[:, 1::2], np.nan)
+    return RankingMetrics(bits, tuple(int(k) for k in ks_arr), tuple(int(r) for r in Rs_arr), hist, rel_hist,
+                          ap, ap_tie, ap_at_R, hits)
+
+
+@njit(cache=True)
+def popcount_floor(qwords, dbwords):
+    """The bare scan every Hamming-ranking metric must at least do: one popcount per (query, item)."""
+    total = 0
+    for q in range(qwords.shape[0]):
+        for i in range(dbwords.shape[0]):
+            total += distance(qwords, q, dbwords, i)
+    return total
