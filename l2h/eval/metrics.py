@@ -22,8 +22,8 @@ from numba import njit
 
 from l2h import codes as codes_mod
 from l2h.errors import L2HError
-from l2h.eval.relevance import NEIGHBOURS, Relevance, is_relevant
-from l2h.index.kernels import distance
+from l2h.eval.relevance import NEIGHBOURS, Relevance, fill_relevance
+from l2h.index.kernels import distance, popcount
 
 EMPTY_POLICIES = ("skip", "zero")
 
@@ -33,31 +33,40 @@ def _per_query(qwords, dbwords, bits, rel_mode, qrel, dbrel, rel_lims, rel_ids, 
                hist_out, rel_hist_out, ap, ap_tie, ap_at, hits_at):
     nq, n = qwords.shape[0], dbwords.shape[0]
     marks = np.zeros(n if rel_mode == NEIGHBOURS else 1, dtype=np.bool_)
-    rec_d = np.empty(1024, dtype=np.int64)
-    rec_pos = np.empty(1024, dtype=np.int64)
-    rec_rpos = np.empty(1024, dtype=np.int64)
+    rel = np.empty(n, dtype=np.bool_)
+    # sized for the worst case (every item relevant): growing them inside the scan costs more than the scan
+    rec_d = np.empty(n, dtype=np.int64)
+    rec_pos = np.empty(n, dtype=np.int64)
+    rec_rpos = np.empty(n, dtype=np.int64)
+    # the distance histogram is kept in four interleaved lanes: consecutive items often share a distance, and
+    # one counter would make each increment wait for the last
+    lanes = np.zeros((4, bits + 1), dtype=np.int64)
+    rel_hist = np.zeros(bits + 1, dtype=np.int64)
     start = np.empty(bits + 2, dtype=np.int64)
     rel_start = np.empty(bits + 2, dtype=np.int64)
     for q in range(nq):
         if rel_mode == NEIGHBOURS:
             for j in range(rel_lims[q], rel_lims[q + 1]):
                 marks[rel_ids[j]] = True
-        hist = hist_out[q]
-        rel_hist = rel_hist_out[q]
+        fill_relevance(rel_mode, qrel, q, dbrel, marks, rel)
         found = 0
+        lanes[:] = 0
+        rel_hist[:] = 0
+        single_word = dbwords.shape[1] == 1
+        q0 = qwords[q, 0]
         for i in range(n):
-            d = distance(qwords, q, dbwords, i)
-            if is_relevant(rel_mode, qrel, q, dbrel, i, marks):
-                if found == rec_d.shape[0]:
-                    rec_d = np.concatenate((rec_d, np.empty(found, dtype=np.int64)))
-                    rec_pos = np.concatenate((rec_pos, np.empty(found, dtype=np.int64)))
-                    rec_rpos = np.concatenate((rec_rpos, np.empty(found, dtype=np.int64)))
+            d = np.int64(popcount(dbwords[i, 0] ^ q0)) if single_word else distance(qwords, q, dbwords, i)
+            if rel[i]:
                 rec_d[found] = d
-                rec_pos[found] = hist[d]       # items of this distance before it (smaller ids)
-                rec_rpos[found] = rel_hist[d]  # relevant ones among them
+                # items of this distance before it (smaller ids), and the relevant ones among them
+                rec_pos[found] = lanes[0, d] + lanes[1, d] + lanes[2, d] + lanes[3, d]
+                rec_rpos[found] = rel_hist[d]
                 rel_hist[d] += 1
                 found += 1
-            hist[d] += 1
+            lanes[i & 3, d] += 1
+        hist = lanes.sum(axis=0)
+        hist_out[q] = hist
+        rel_hist_out[q] = rel_hist
         if rel_mode == NEIGHBOURS:
             for j in range(rel_lims[q], rel_lims[q + 1]):
                 marks[rel_ids[j]] = False
