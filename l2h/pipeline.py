@@ -4,18 +4,15 @@ Each step is a function of the composed Hydra config, so the same runs work from
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-import l2h
-from l2h import checkpoint
+from l2h import checkpoint, provenance
 from l2h.data.dataset import Dataset
 from l2h.data.loaders import load_dataset
 from l2h.data.preprocess import Preprocessor
@@ -24,7 +21,7 @@ from l2h.errors import L2HError
 from l2h.eval import report
 from l2h.eval.metrics import ranking_metrics
 from l2h.eval.radius_sweep import radius_sweep
-from l2h.eval.relevance import from_labels
+from l2h.eval.relevance import Relevance, from_labels, from_neighbours
 from l2h.index.hash_index import HashIndex
 from l2h.models.base import HashModel
 
@@ -40,9 +37,9 @@ def load_data(cfg: DictConfig) -> Dataset:
 
 
 def split_data(cfg: DictConfig, data: Dataset) -> Split:
-    if data.labels is None:
-        raise L2HError(f"{data.name} has no labels, which the evaluation needs to tell relevant items apart: "
-                       "give data.labels")
+    if data.labels is None and cfg.eval.relevance == "labels":
+        raise L2HError(f"{data.name} has no labels to tell relevant items apart: give data.labels, or set "
+                       "eval.relevance=neighbours to judge by the true nearest neighbours")
     options = {k: cfg.protocol[k] for k in _PROTOCOL_OPTIONS if k in cfg.protocol}
     return make_split(cfg.protocol.name, data, seed=cfg.seed, **options)
 
@@ -96,13 +93,23 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict:
                           Path(cfg.ckpt_path), float("nan"))
 
 
+def make_relevance(cfg: DictConfig, model: HashModel, data: Dataset, split: Split) -> Relevance:
+    """Relevance by labels (shared class or label), or by the true k nearest neighbours in feature space."""
+    if cfg.eval.relevance == "labels":
+        return from_labels(data.labels[split.query], data.labels[split.database])
+    if cfg.eval.relevance == "neighbours":
+        return from_neighbours(model.preprocess.transform(data.features[split.query]),
+                               model.preprocess.transform(data.features[split.database]),
+                               k=cfg.eval.neighbours_k, metric=cfg.eval.neighbours_metric)
+    raise L2HError(f"eval.relevance={cfg.eval.relevance!r} is not labels or neighbours")
+
+
 def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, split: Split, output_dir: Path,
                    ckpt: Path, train_seconds: float) -> dict:
     """Encode, index the database in a hash table, sweep the radius, rank, and write every report file."""
     query_x, db_x = data.features[split.query], data.features[split.database]
-    query_y, db_y = data.labels[split.query], data.labels[split.database]
     query_codes, db_codes = model.encode(query_x), model.encode(db_x)
-    relevance = from_labels(query_y, db_y)
+    relevance = make_relevance(cfg, model, data, split)
     index = HashIndex(model.bits)
     index.add(db_codes)
     sweep = radius_sweep(index, query_codes, relevance, cfg.eval.max_radius, k=cfg.eval.k,
@@ -129,18 +136,18 @@ def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, 
                     "mean_buckets_probed": r.mean_buckets_probed} for r in sweep],
         "ranking": {k: v for k, v in ranking.items() if k != "map"},
         "eval": {"k": cfg.eval.k, "rerank": cfg.eval.rerank, "empty_policy": cfg.eval.empty_policy,
-                 "relevance": "same class" if query_y.ndim == 1 else "any shared label",
+                 "relevance": relevance.description,
                  "map_ties": "broken by database id (map_tie_aware: expectation over random tie orders)"},
         "split_sha256": split.fingerprints(),
-        "environment": {"l2h": l2h.__version__, "python": platform.python_version(), "torch": torch.__version__,
-                        "numpy": np.__version__, "platform": platform.platform(),
-                        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "environment": provenance.record(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     report.write_json(output_dir / "metrics.json", metrics)
     report.plot(metrics, output_dir / "radius.png")
+    report.plot_pr(metrics, output_dir / "pr.png")
     if cfg.eval.save_codes:
-        np.savez(output_dir / "codes.npz", query=query_codes, database=db_codes, query_labels=query_y,
-                 database_labels=db_y)
+        labels = {} if data.labels is None else {"query_labels": data.labels[split.query],
+                                                 "database_labels": data.labels[split.database]}
+        np.savez(output_dir / "codes.npz", query=query_codes, database=db_codes, **labels)
     return metrics

@@ -84,3 +84,30 @@ def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
     done = run("evaluate.py", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path / 'out'}")
     assert done.returncode == 2 and "not an l2h checkpoint" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_unlabelled_evaluation_by_true_neighbours(tmp_path):
+    done = run("train.py", "model=lsh", *FAST, "eval.relevance=neighbours", "eval.neighbours_k=20",
+               f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["eval"]["relevance"] == "true nearest neighbours" and 0 < metrics["map"] < 1
+    assert metrics["environment"]["libraries"]["torch"] and "cpu" in metrics["environment"]
+    assert len(metrics["split_sha256"]["query"]) == 16
+
+
+def test_summary_over_a_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = run("train.py", "-m", "model=lsh,grh_tutorial", "seed=0,1,2", "bits=16", *FAST,
+               f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-m", "l2h.summary", str(sweep)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    table = (sweep / "summary.md").read_text()
+    assert "| digits | standard | grh_tutorial | 16 | 3 |" in table and "Wilcoxon" in table
+    for name in ("summary.csv", "tests.csv", "precision_by_radius.png", "time_by_radius.png", "map_by_bits.png",
+                 "pr_curves.png", "quality_vs_qps.png"):
+        assert (sweep / name).stat().st_size > 0, name
+    assert subprocess.run([sys.executable, "-m", "l2h.summary", str(tmp_path / "nothing")], cwd=ROOT,
+                          capture_output=True, text=True).returncode == 2

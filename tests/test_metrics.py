@@ -125,3 +125,16 @@ def test_agrees_with_torchmetrics(rng):
         == pytest.approx(s["precision_at"]["10"], abs=1e-6)
     assert RetrievalRecall(top_k=10)(scores.flatten(), target.flatten(), indexes=indexes.flatten()).item() \
         == pytest.approx(s["recall_at"]["10"], abs=1e-6)
+
+
+def test_summary_statistics(rng):
+    from l2h.eval.summary import interval, pareto_frontier, paired_tests
+
+    mean, half = interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(2.4842, abs=1e-3)  # t(0.975, 2) * 1 / sqrt(3)
+    assert interval([5.0]) == (5.0, 0.0)
+    assert pareto_frontier([(0.1, 10), (0.2, 5), (0.15, 4), (0.3, 1)]) == [(0.1, 10), (0.2, 5), (0.3, 1)]
+    runs = [{"dataset": "d", "protocol": "p", "bits": 8, "model": m, "seed": s, "map": v}
+            for s in range(6) for m, v in (("a", 0.5 + 0.01 * s), ("b", 0.4 + 0.012 * s))]
+    (test,) = paired_tests(runs)
+    assert test["a"] == "a" and test["wilcoxon_p"] == pytest.approx(0.03125) and test["paired_t_p"] < 0.001

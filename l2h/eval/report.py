@@ -58,3 +58,27 @@ def plot(metrics: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_pr(metrics: dict, path: Path) -> bool:
+    """Precision against recall of hash lookup within each Hamming radius; False when the run has no ranking."""
+    ball = metrics.get("ranking", {}).get("hamming_ball")
+    if not ball:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([b["recall"] for b in ball], [b["precision"] for b in ball], marker=".")
+    for b in ball[:6]:
+        ax.annotate(f"r={b['radius']}", (b["recall"], b["precision"]), fontsize=7)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"{metrics['model']}, {metrics['bits']} bits: Hamming-ball precision-recall", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

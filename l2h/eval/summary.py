@@ -60,6 +60,11 @@ def summarise(runs: list[dict]) -> list[dict]:
              for field in ("precision_at_10", "mean_candidates", "mean_query_ms", "empty_fraction")}
             for r in range(radii)
         ]
+        balls = [m["ranking"]["hamming_ball"] for m in members if m.get("ranking", {}).get("hamming_ball")]
+        if balls:
+            row["pr_curve"] = [{"precision": float(np.nanmean([b[r]["precision"] for b in balls])),
+                                "recall": float(np.nanmean([b[r]["recall"] for b in balls]))}
+                               for r in range(min(len(b) for b in balls))]
         rows.append(row)
     return rows
 
@@ -177,6 +182,21 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
     fig.savefig(folder / "map_by_bits.png", dpi=110)
     plt.close(fig)
     written.append(folder / "map_by_bits.png")
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for r in rows:
+        if "pr_curve" in r:
+            ax.plot([p["recall"] for p in r["pr_curve"]], [p["precision"] for p in r["pr_curve"]], marker=".",
+                    label=f"{r['model']} {r['bits']}b ({r['dataset']})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("Hamming-ball precision-recall (mean over seeds)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "pr_curves.png", dpi=110)
+    plt.close(fig)
+    written.append(folder / "pr_curves.png")
 
     # quality against queries per second, every (model, bits, radius) a point, as ann-benchmarks draws it
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

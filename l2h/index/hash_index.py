@@ -19,7 +19,7 @@ from l2h.index.buckets import BucketTable
 
 @lru_cache(maxsize=64)
 def flip_masks(bits: int, weight: int) -> np.ndarray:
-    return kernels.flip_masks(bits, weight)
+    return kernels.flip_masks(bits, weight, math.comb(bits, weight))
 
 
 def shell_masks(bits: int, r_lo: int, r_hi: int, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

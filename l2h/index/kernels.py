@@ -54,11 +54,9 @@ def bucket_of(key, directory, bucket_keys, present, shift):
 
 
 @njit(cache=True)
-def flip_masks(bits, weight):
-    """All ``bits``-bit masks with exactly ``weight`` ones, in lexicographic order of the flipped positions."""
-    count = 1
-    for i in range(weight):
-        count = count * (bits - i) // (i + 1)
+def flip_masks(bits, weight, count):
+    """All ``count = C(bits, weight)`` masks of ``bits`` bits with exactly ``weight`` ones, in lexicographic order
+    of the flipped positions (the caller computes the count: it overflows 64-bit arithmetic on the way)."""
     masks = np.empty(count, dtype=np.uint64)
     pos = np.arange(weight)
     for m in range(count):
