@@ -15,7 +15,8 @@ from l2h.eval.report import table
 
 
 def run(job: Callable[[DictConfig, Path], dict], cfg: DictConfig) -> float:
-    """Run ``job`` in the Hydra output folder, print its table, return its mAP (what sweepers optimise)."""
+    """Run ``job`` in the Hydra output folder, print its table, and return what sweepers optimise: the validation
+    mAP when the protocol carves a validation split, else the test mAP."""
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         metrics = job(cfg, output_dir)
@@ -24,4 +25,4 @@ def run(job: Callable[[DictConfig, Path], dict], cfg: DictConfig) -> float:
         sys.exit(2)
     print(table(metrics))
     print(f"outputs: {output_dir}")
-    return metrics["map"]
+    return metrics["validation_map"] if metrics.get("validation_map") is not None else metrics["map"]

@@ -73,12 +73,18 @@ def train(cfg: DictConfig, output_dir: Path) -> dict:
     train_x = preprocess.transform(data.features[split.train])
     start = time.perf_counter()
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    hash_functions = hasher.fit(train_x, data.labels[split.train], trainer=trainer)
+    validation = None
+    if split.validation.size and data.labels is not None:
+        validation = (preprocess.transform(data.features[split.validation]), data.labels[split.validation])
+    hash_functions = hasher.fit(train_x, None if data.labels is None else data.labels[split.train],
+                                trainer=trainer, validation=validation)
     train_seconds = time.perf_counter() - start
     model = HashModel(preprocess, hash_functions)
     ckpt = checkpoint.save(output_dir / "model.ckpt", model,
                            {"model": cfg.model.name, "config": OmegaConf.to_container(cfg, resolve=True)})
-    return evaluate_model(cfg, model, cfg.model.name, data, split, output_dir, ckpt, train_seconds)
+    metrics = evaluate_model(cfg, model, cfg.model.name, data, split, output_dir, ckpt, train_seconds,
+                             training=getattr(hasher, "history", {}))
+    return metrics
 
 
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict:
@@ -105,7 +111,7 @@ def make_relevance(cfg: DictConfig, model: HashModel, data: Dataset, split: Spli
 
 
 def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, split: Split, output_dir: Path,
-                   ckpt: Path, train_seconds: float) -> dict:
+                   ckpt: Path, train_seconds: float, training: dict | None = None) -> dict:
     """Encode, index the database in a hash table, sweep the radius, rank, and write every report file."""
     query_x, db_x = data.features[split.query], data.features[split.database]
     query_codes, db_codes = model.encode(query_x), model.encode(db_x)
@@ -135,6 +141,8 @@ def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, 
                     "mean_query_ms": r.mean_query_ms, "empty_fraction": r.empty_fraction,
                     "mean_buckets_probed": r.mean_buckets_probed} for r in sweep],
         "ranking": {k: v for k, v in ranking.items() if k != "map"},
+        "training": training or {},
+        "validation_map": max(training["val_map"]) if training and training.get("val_map") else None,
         "eval": {"k": cfg.eval.k, "rerank": cfg.eval.rerank, "empty_policy": cfg.eval.empty_policy,
                  "relevance": relevance.description,
                  "map_ties": "broken by database id (map_tie_aware: expectation over random tie orders)"},

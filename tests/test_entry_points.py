@@ -20,7 +20,7 @@ def run(script, *args, cwd=ROOT):
                           timeout=600)
 
 
-@pytest.mark.parametrize("model", ["lsh", "grh_tutorial", "grh_svm", "grh_mlp"])
+@pytest.mark.parametrize("model", ["lsh", "grh_tutorial", "grh_svm", "grh_mlp", "grh_kernel"])
 @pytest.mark.parametrize("data", ["digits", "cifar10_gist", "mnist", "file"])
 def test_every_config_composes(model, data):
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
@@ -111,3 +111,12 @@ def test_summary_over_a_sweep(tmp_path):
         assert (sweep / name).stat().st_size > 0, name
     assert subprocess.run([sys.executable, "-m", "l2h.summary", str(tmp_path / "nothing")], cwd=ROOT,
                           capture_output=True, text=True).returncode == 2
+
+
+def test_hparams_search_selects_on_validation(tmp_path):
+    done = run("train.py", "-m", "hparams_search=grh_svm_grid", "model.alpha=0.6,0.9", "model.partitioner.l2=1e-4",
+               *FAST, *GRH_FAST, "protocol.n_validation=100", f"hydra.sweep.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    assert len(runs) == 2 and all(0 < r["validation_map"] <= 1 for r in runs)
+    assert all(r["n_train"] == 200 and len(r["training"]["val_map"]) >= 1 for r in runs)

@@ -61,7 +61,7 @@ def test_grh_beats_lsh_on_labelled_blobs(rng, partitioner):
     lsh_map = ranking_metrics(lsh_codes[400:], lsh_codes[:400], relevance, 16).summary()["map"]
     grh_map = ranking_metrics(grh_codes[400:], grh_codes[:400], relevance, 16).summary()["map"]
     assert grh_map > lsh_map + 0.1
-    assert len(grh.flipped) == 3 and grh.flipped[0] > 0
+    assert len(grh.history["flipped"]) == 3 and grh.history["flipped"][0] > 0
 
 
 def test_tutorial_grh_refits_per_bit_svms(rng):
@@ -107,3 +107,63 @@ def test_encoding_rejects_wrong_dimensions(rng):
     model = HashModel(Preprocessor(4), LinearSVM(4, 8))
     with pytest.raises(L2HError, match="takes 4 dimensions"):
         model.encode(rng.normal(size=(3, 5)))
+
+
+def test_validation_stops_early_and_keeps_the_best_round(rng):
+    x, y = blobs(rng, classes=8, spread=2.5)
+    grh = GRH(16, LinearSVM, alpha=0.9, rounds=8, steps=20, lr=0.01, patience=1, seed=0)
+    grh.fit(x[:300], y[:300], trainer=QUIET, validation=(x[300:400], y[300:400]))
+    history = grh.history
+    assert 1 <= len(history["val_map"]) <= 8 and len(history["val_map"]) == len(history["flipped"])
+    assert history["best_round"] == int(np.argmax(history["val_map"])) + 1
+    if len(history["val_map"]) < 8:  # stopped early: the last round did not beat the best
+        assert history["val_map"][-1] <= max(history["val_map"])
+
+
+@pytest.mark.parametrize("init", ["pca", "itq"])
+def test_pca_and_itq_initial_codes(rng, init):
+    from l2h.models.initial_codes import initial_codes
+
+    x = rng.normal(size=(500, 12)) @ rng.normal(size=(12, 12))
+    codes = initial_codes(x, 8, init, np.zeros((12, 8)))
+    assert codes.shape == (500, 8) and set(np.unique(codes)) == {-1.0, 1.0}
+    if init == "itq":  # ITQ's rotation lowers the quantisation loss of PCA
+        centred = x - x.mean(0)
+        v = np.linalg.eigh(centred.T @ centred)[1][:, ::-1][:, :8]
+        p = centred @ v
+        pca = np.where(p >= 0, 1.0, -1.0)
+        loss = lambda b: min(np.linalg.norm(b - p @ r) for r in [np.linalg.lstsq(p, b, rcond=None)[0]])
+        assert loss(codes) <= loss(pca) + 1e-6
+
+
+def test_knn_and_multilabel_graphs_match_dense_definitions(rng):
+    from l2h.models import KNNGraph, MultiLabelGraph
+
+    x = torch.from_numpy(rng.normal(size=(60, 5)).astype(np.float32))
+    codes = torch.from_numpy(np.sign(rng.normal(size=(60, 4))).astype(np.float32))
+    labels = rng.integers(0, 2, (60, 6))
+    graph = MultiLabelGraph(block=16)
+    graph.build(x, labels)
+    dense = (labels @ labels.T > 0).astype(np.float32)
+    expected = dense @ codes.numpy() / np.maximum(dense.sum(1, keepdims=True), 1)
+    assert np.allclose(graph.propagate(codes).numpy(), expected, atol=1e-5)
+    knn = KNNGraph(k=3, block=16)
+    knn.build(x)
+    unit = x.numpy() / np.linalg.norm(x.numpy(), axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    adj = np.zeros((60, 60), dtype=np.float32)
+    for i, row in enumerate(np.argsort(-sims, axis=1)[:, :3]):
+        adj[i, row] = adj[row, i] = 1
+    np.fill_diagonal(adj, 1)
+    expected = adj @ codes.numpy() / adj.sum(1, keepdims=True)
+    assert np.allclose(knn.propagate(codes).numpy(), expected, atol=1e-5)
+
+
+def test_kernel_partitioner_round_trips_through_a_checkpoint(tmp_path, rng):
+    from l2h.models import KernelSVM
+
+    x = rng.normal(size=(50, 6)).astype(np.float32)
+    model = HashModel(Preprocessor(6).fit(x), KernelSVM(6, 16, features=64, gamma=0.5, seed=3))
+    loaded, _ = checkpoint.load(checkpoint.save(tmp_path / "k.ckpt", model, {"model": "grh_kernel"}))
+    assert np.array_equal(loaded.encode(x), model.encode(x))

@@ -22,8 +22,10 @@ class Hasher(ABC):
         self.seed = int(seed)
 
     @abstractmethod
-    def fit(self, features: np.ndarray, labels: np.ndarray | None, trainer: dict | None = None) -> Partitioner:
-        """Learn hash functions from preprocessed training features (and labels, if the method uses them)."""
+    def fit(self, features: np.ndarray, labels: np.ndarray | None, trainer: dict | None = None,
+            validation: tuple[np.ndarray, np.ndarray] | None = None) -> Partitioner:
+        """Learn hash functions from preprocessed training features (and labels, if the method uses them);
+        ``validation`` (features, labels) is for model selection by methods that do it."""
 
     def random_hyperplanes(self, dim: int) -> np.ndarray:
         """Gaussian hyperplanes (dim, bits), drawn as the tutorial does (``np.random.seed(seed); randn``)."""

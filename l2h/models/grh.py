@@ -5,10 +5,15 @@ Each round (one Lightning epoch):
   2. data-space partitioning: every bit's hash function is fitted to its refined bits, all bits at once,
      by ``steps`` optimiser steps on the device (full-batch when ``batch_size`` is null).
 The codes entering the next round are the hash functions' own predictions, as in the paper. Round 0 starts
-from LSH codes. Training data stay on the device for the whole fit."""
+from LSH, PCA or ITQ codes. Training data stay on the device for the whole fit.
+
+With a validation split, each round ends with the mAP of the validation items searched against the training
+items; the rounds stop when it has not risen for ``patience`` rounds and the best round's hash functions are
+kept (model selection never sees the test queries)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import warnings
@@ -20,9 +25,13 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, IterableDataset
 
+from l2h import codes as codes_mod
 from l2h.errors import L2HError
+from l2h.eval.metrics import ranking_metrics
+from l2h.eval.relevance import from_labels
 from l2h.models.base import Hasher
 from l2h.models.graph import AffinityGraph, LabelGraph
+from l2h.models.initial_codes import initial_codes
 from l2h.models.partitioners import Partitioner
 
 
@@ -75,9 +84,13 @@ class _StepBatches(IterableDataset):
 class GRHModule(pl.LightningModule):
     def __init__(self, partitioner: Partitioner, graph: AffinityGraph, features: np.ndarray,
                  labels: np.ndarray | None, initial_codes: np.ndarray, alpha: float, sign_first: bool,
-                 lr: float, steps: int, batch_size: int | None, balance: bool, seed: int):
+                 lr: float, steps: int, batch_size: int | None, balance: bool, seed: int,
+                 validation: tuple[np.ndarray, np.ndarray] | None = None, patience: int = 2):
         super().__init__()
         self.partitioner, self.graph, self.labels = partitioner, graph, labels
+        self.validation, self.patience = validation, patience
+        self.val_map: list[float] = []
+        self.best_state: dict | None = None
         self.alpha, self.sign_first, self.balance = alpha, sign_first, balance
         self.lr, self.steps, self.batch_size, self.seed = lr, steps, batch_size, seed
         self.register_buffer("features", torch.from_numpy(features), persistent=False)
@@ -100,6 +113,24 @@ class GRHModule(pl.LightningModule):
         self.weights = balanced_weights(refined) if self.balance else torch.ones_like(refined)
         self.log("flipped", self.flipped[-1], prog_bar=True)
 
+    @torch.no_grad()
+    def on_train_epoch_end(self):
+        if self.validation is None or self.labels is None:
+            return
+        self.partitioner.eval()
+        x_val = torch.as_tensor(self.validation[0], device=self.features.device)
+        val_codes = codes_mod.from_scores(self.partitioner(x_val).float().cpu().numpy())
+        train_codes = codes_mod.from_scores(self.partitioner(self.features).float().cpu().numpy())
+        self.partitioner.train()
+        score = ranking_metrics(val_codes, train_codes, from_labels(self.validation[1], self.labels),
+                                self.partitioner.bits, ks=(10,), Rs=()).summary()["map"]
+        self.log("val_map", score, prog_bar=True)
+        if not self.val_map or score > max(self.val_map):
+            self.best_state = copy.deepcopy(self.partitioner.state_dict())
+        self.val_map.append(score)
+        if len(self.val_map) - 1 - int(np.argmax(self.val_map)) >= self.patience:
+            self.trainer.should_stop = True
+
     def training_step(self, index, batch_idx):
         scores = self.partitioner(self.features[index])
         loss = self.partitioner.loss(scores, self.targets[index], self.weights[index])
@@ -119,7 +150,8 @@ class GRH(Hasher):
 
     def __init__(self, bits: int, partitioner: Callable[..., Partitioner], graph: AffinityGraph | None = None,
                  alpha: float = 0.9, rounds: int = 5, steps: int = 100, lr: float = 0.01,
-                 batch_size: int | None = None, balance: bool = True, sign_first: bool = False, seed: int = 0):
+                 batch_size: int | None = None, balance: bool = True, sign_first: bool = False, init: str = "lsh",
+                 patience: int = 2, seed: int = 0):
         super().__init__(bits, seed)
         if not 0 < alpha <= 1:
             raise L2HError(f"GRH alpha must be in (0, 1], got {alpha}: the papers search 0.1 .. 1")
@@ -128,15 +160,17 @@ class GRH(Hasher):
         self.make_partitioner, self.graph = partitioner, graph or LabelGraph()
         self.alpha, self.rounds, self.steps, self.lr = alpha, rounds, steps, lr
         self.batch_size, self.balance, self.sign_first = batch_size, balance, sign_first
-        self.flipped: list[float] = []
+        self.init, self.patience = init, patience
+        self.history: dict = {}
 
-    def fit(self, features, labels, trainer=None) -> Partitioner:
+    def fit(self, features, labels, trainer=None, validation=None) -> Partitioner:
         torch.manual_seed(self.seed)
         features = np.ascontiguousarray(features, dtype=np.float32)
-        initial = np.where(features @ self.random_hyperplanes(features.shape[1]) >= 0, 1.0, -1.0)
+        initial = initial_codes(features, self.bits, self.init, self.random_hyperplanes(features.shape[1]),
+                                seed=self.seed)
         partitioner = self.make_partitioner(in_dim=features.shape[1], bits=self.bits)
         module = GRHModule(partitioner, self.graph, features, labels, initial, self.alpha, self.sign_first,
-                           self.lr, self.steps, self.batch_size, self.balance, self.seed)
+                           self.lr, self.steps, self.batch_size, self.balance, self.seed, validation, self.patience)
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
         options = {"accelerator": "auto", "devices": 1, "logger": False, "enable_checkpointing": False,
                    "enable_model_summary": False, **(trainer or {}), "max_epochs": self.rounds}
@@ -148,5 +182,8 @@ class GRH(Hasher):
             warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
             pl.Trainer(**options).fit(module)
-        self.flipped = module.flipped
+        if module.best_state is not None:
+            partitioner.load_state_dict(module.best_state)
+        self.history = {"flipped": module.flipped, "val_map": module.val_map,
+                        "best_round": int(np.argmax(module.val_map)) + 1 if module.val_map else len(module.flipped)}
         return partitioner.cpu().eval()

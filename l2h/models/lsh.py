@@ -7,6 +7,6 @@ from l2h.models.partitioners import LinearSVM
 
 
 class LSH(Hasher):
-    def fit(self, features, labels=None, trainer=None) -> LinearSVM:
+    def fit(self, features, labels=None, trainer=None, validation=None) -> LinearSVM:
         dim = features.shape[1]
         return LinearSVM(dim, self.bits, bias=False).set_hyperplanes(self.random_hyperplanes(dim))

@@ -25,7 +25,7 @@ class TutorialGRH(Hasher):
         super().__init__(bits, seed)
         self.rounds, self.mix, self.C = rounds, mix, C
 
-    def fit(self, features, labels, trainer=None) -> LinearSVM:
+    def fit(self, features, labels, trainer=None, validation=None) -> LinearSVM:
         from sklearn.svm import SVC
 
         dim = features.shape[1]

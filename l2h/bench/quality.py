@@ -1,0 +1,142 @@
+"""Quality benchmark: the models trained and evaluated by the real pipeline, mean ± spread over seeds, and the
+tables written into the README between <!-- quality:start --> and <!-- quality:end -->.
+
+    python -m l2h.bench.quality --cifar ../shared/data/cifar10_gist512.mat --mnist ../shared/data/mnist
+    python -m l2h.bench.quality --cifar FILE --models lsh grh_svm --bits 32 --seeds 0   # a quick subset
+
+Sections: mAP of Hamming ranking on the standard protocol (1000 queries, 5000 labels) per dataset, bits and
+model; the tutorial protocol's precision@10 and candidates per radius at 16 bits; training time of grh_svm
+against the tutorial's scikit-learn loop (grh_tutorial) on the same split; peak training memory against the
+number of labelled items (each run in its own process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ["lsh", "grh_tutorial", "grh_svm", "grh_mlp", "grh_kernel"]
+
+
+def run(overrides: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, str(ROOT / "train.py"), *overrides, "trainer.enable_progress_bar=false",
+               f"hydra.run.dir={out}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(overrides)} failed:\n{done.stderr[-2000:]}")
+        metrics = json.loads((Path(out) / "metrics.json").read_text())
+    metrics["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return metrics
+
+
+def cell(values, digits=3):
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v.mean():.{digits}f}"
+
+
+def map_table(data_args, name, models, bits_list, seeds):
+    lines = [f"#### {name}: mAP of Hamming ranking, standard protocol (mean ± std over seeds {seeds})", "",
+             "| model | " + " | ".join(f"{b} bits" for b in bits_list) + " | train s (32 bits) |",
+             "|---|" + "---|" * (len(bits_list) + 1)]
+    for model in models:
+        row, seconds = [], []
+        for bits in bits_list:
+            runs = [run([*data_args, f"model={model}", f"bits={bits}", f"seed={s}", "eval.max_radius=2"])
+                    for s in seeds]
+            row.append(cell([r["map"] for r in runs], 4))
+            if bits == 32 or len(bits_list) == 1:
+                seconds = [r["train_seconds"] for r in runs]
+            print(f"{name} {model} {bits}: {row[-1]}", flush=True)
+        lines.append(f"| {model} | " + " | ".join(row) + f" | {cell(seconds, 1) if seconds else ''} |")
+    return lines
+
+
+def tutorial_table(cifar, models, seeds):
+    lines = [f"#### CIFAR-10 GIST, tutorial protocol, 16 bits (mean over seeds {seeds})", "",
+             "| model | P@10 r≤0 | r≤1 | r≤2 | r≤3 | r≤4 | candidates r≤0 | r≤1 | r≤2 | r≤3 | r≤4 | train s |",
+             "|---|" + "---|" * 11]
+    found = {}
+    for model in models:
+        runs = [run([f"data.path={cifar}", "data=cifar10_gist", "protocol=tutorial", f"model={model}", "bits=16",
+                     f"seed={s}"]) for s in seeds]
+        p = [np.mean([r["radius"][i]["precision_at_10"] for r in runs]) for i in range(5)]
+        c = [np.mean([r["radius"][i]["mean_candidates"] for r in runs]) for i in range(5)]
+        found[model] = (p, c, np.mean([r["train_seconds"] for r in runs]))
+        lines.append(f"| {model} | " + " | ".join(f"{x:.3f}" for x in p) + " | "
+                     + " | ".join(f"{x:.0f}" for x in c) + f" | {found[model][2]:.2f} |")
+        print(f"tutorial {model}: {p}", flush=True)
+    if "grh_svm" in found and "grh_tutorial" in found:
+        svm, tut = found["grh_svm"], found["grh_tutorial"]
+        lines += ["", f"Training time, same split and bits: grh_svm {svm[2]:.2f} s against the tutorial's "
+                  f"scikit-learn loop (grh_tutorial) {tut[2]:.2f} s: {tut[2] / svm[2]:.1f}x faster; precision@10 at "
+                  f"radius 2: {svm[0][2]:.3f} against {tut[0][2]:.3f}."]
+    return lines
+
+
+def memory_table(cifar, sizes):
+    lines = ["#### Peak memory training grh_svm (32 bits) on n labelled CIFAR-10 items, own process", "",
+             "| labelled items | peak RSS (MiB) | train s |", "|---|---|---|"]
+    for n in sizes:
+        code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        with tempfile.TemporaryDirectory() as out:
+            done = subprocess.run([sys.executable, "-c", code, sys.executable, str(ROOT / "train.py"),
+                                   "data=cifar10_gist", f"data.path={cifar}", "model=grh_svm", "bits=32",
+                                   f"protocol.n_train={n}", "eval.compute_map=false", "eval.max_radius=0",
+                                   "trainer.enable_progress_bar=false", f"hydra.run.dir={out}"],
+                                  capture_output=True, text=True, cwd=ROOT, check=True)
+            seconds = json.loads((Path(out) / "metrics.json").read_text())["train_seconds"]
+        lines.append(f"| {n} | {int(done.stdout.strip()) / 1024:.0f} | {seconds:.1f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def write_readme(lines, readme: Path):
+    text = readme.read_text()
+    block = "<!-- quality:start -->\n" + "\n".join(lines) + "\n<!-- quality:end -->"
+    if "<!-- quality:start -->" in text:
+        text = re.sub(r"<!-- quality:start -->.*<!-- quality:end -->", lambda _: block, text, flags=re.S)
+    else:
+        text += "\n" + block + "\n"
+    readme.write_text(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m l2h.bench.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cifar", help="CIFAR-10 GIST-512 .mat")
+    parser.add_argument("--mnist", help="folder with the MNIST IDX files")
+    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[15000, 30000, 59000])
+    parser.add_argument("--no-readme", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    lines = []
+    if args.cifar:
+        lines += map_table(["data=cifar10_gist", f"data.path={args.cifar}"], "CIFAR-10 GIST-512", args.models,
+                           args.bits, args.seeds) + [""]
+        lines += tutorial_table(args.cifar, args.models, args.seeds) + [""]
+        if args.memory_sizes:
+            lines += memory_table(args.cifar, args.memory_sizes) + [""]
+    if args.mnist:
+        lines += map_table(["data=mnist", f"data.path={args.mnist}"], "MNIST", args.models, args.bits,
+                           args.seeds) + [""]
+    if not lines:
+        parser.error("give --cifar and/or --mnist")
+    print("\n".join(lines))
+    if not args.no_readme:
+        write_readme([f"Measured by `python -m l2h.bench.quality {' '.join(argv or sys.argv[1:])}`.", "", *lines],
+                     ROOT / "README.md")
+
+
+if __name__ == "__main__":
+    main()
