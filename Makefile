@@ -22,3 +22,11 @@ test: setup
 # The slow tests read ../shared/data (or L2H_DATA) and skip without it.
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# Benchmarks (figures in the README). DATA is the folder holding cifar10_gist512.mat and mnist/.
+DATA ?= ../shared/data
+bench: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m l2h.bench.search --cifar $(DATA)/cifar10_gist512.mat
+	$(PY) -m l2h.bench.evaluator --cifar $(DATA)/cifar10_gist512.mat --large
+	$(PY) -m l2h.bench.quality --cifar $(DATA)/cifar10_gist512.mat --mnist $(DATA)/mnist

@@ -72,64 +72,33 @@ def report(rows, title):
         print("| " + " | ".join(str(row[k]) for k in row) + " |")
 
 
-def bench_hash(faiss, db, queries, bits, radii, sample):
+def bench_range(name, ours, theirs, nflip, db, queries, radii, sample, labels):
+    """Build both indexes over ``db`` (``theirs`` a FAISS factory or None), then time and check
+    ``range_search`` at each radius. ``nflip(r)`` is the FAISS probe depth that keeps it exact."""
     start = time.perf_counter()
-    ours = HashIndex(bits)
     ours.add(db)
     build = time.perf_counter() - start
     ours.range_search(queries[:2], max(radii))  # compile outside the timings
-    theirs = None
-    if faiss:
+    if theirs is not None:
         start = time.perf_counter()
-        theirs = faiss.IndexBinaryHash(bits, bits)
+        theirs = theirs()
         theirs.add(db)
         faiss_build = time.perf_counter() - start
     rows = []
-    packed = db.nbytes + 8 * len(db)
     for r in radii:
         t_ours, (lims, _, I) = best_time(lambda: ours.range_search(queries, r))
         ok = same_sets(as_sets(lims, I)[:sample], brute_force_sets(queries, db, r, sample))
-        row = {"bits": bits, "radius": r, "l2h µs/query": f"{1e6 * t_ours / len(queries):.1f}",
-               "mean results": f"{(lims[-1]) / len(queries):.0f}", "l2h = brute force": ok}
-        if theirs is not None:
-            theirs.nflip = r
-            t_faiss, (f_lims, _, f_I) = best_time(lambda: theirs.range_search(queries, r + 1))
-            row.update({"FAISS IndexBinaryHash µs/query": f"{1e6 * t_faiss / len(queries):.1f}",
-                        "speed-up": f"{t_faiss / t_ours:.2f}x",
-                        "l2h = FAISS": same_sets(as_sets(lims, I), as_sets(f_lims, f_I))})
-        rows.append(row)
-    print(f"\nHashIndex {bits} bits: build {build:.2f} s" + (f" (FAISS {faiss_build:.2f} s)" if theirs else "")
-          + f"; memory {ours.nbytes() / 2**20:.1f} MiB = {ours.nbytes() / packed:.2f}x packed codes + 8-byte ids")
-    return rows
-
-
-def bench_multi_index(faiss, db, queries, bits, m, radii, sample):
-    start = time.perf_counter()
-    ours = MultiIndexHash(bits, m)
-    ours.add(db)
-    build = time.perf_counter() - start
-    ours.range_search(queries[:2], max(radii))
-    theirs = None
-    if faiss:
-        start = time.perf_counter()
-        theirs = faiss.IndexBinaryMultiHash(bits, m, bits // m)
-        theirs.add(db)
-        faiss_build = time.perf_counter() - start
-    rows = []
-    packed = db.nbytes + 8 * len(db)
-    for r in radii:
-        t_ours, (lims, _, I) = best_time(lambda: ours.range_search(queries, r))
-        ok = same_sets(as_sets(lims, I)[:sample], brute_force_sets(queries, db, r, sample))
-        row = {"bits": bits, "m": m, "radius": r, "l2h µs/query": f"{1e6 * t_ours / len(queries):.1f}",
+        row = {**labels, "radius": r, "l2h µs/query": f"{1e6 * t_ours / len(queries):.1f}",
                "mean results": f"{lims[-1] / len(queries):.0f}", "l2h = brute force": ok}
         if theirs is not None:
-            theirs.nflip = r // m  # the fewest flips that keep FAISS exact (pigeonhole over m tables)
+            theirs.nflip = nflip(r)
             t_faiss, (f_lims, _, f_I) = best_time(lambda: theirs.range_search(queries, r + 1))
-            row.update({"FAISS IndexBinaryMultiHash µs/query": f"{1e6 * t_faiss / len(queries):.1f}",
+            row.update({f"FAISS {type(theirs).__name__} µs/query": f"{1e6 * t_faiss / len(queries):.1f}",
                         "speed-up": f"{t_faiss / t_ours:.2f}x",
                         "l2h = FAISS": same_sets(as_sets(lims, I), as_sets(f_lims, f_I))})
         rows.append(row)
-    print(f"\nMultiIndexHash {bits} bits, m={m}: build {build:.2f} s" + (f" (FAISS {faiss_build:.2f} s)" if theirs else "")
+    packed = db.nbytes + 8 * len(db)
+    print(f"\n{name}: build {build:.2f} s" + (f" (FAISS {faiss_build:.2f} s)" if theirs is not None else "")
           + f"; memory {ours.nbytes() / 2**20:.1f} MiB = {ours.nbytes() / packed:.2f}x packed codes + 8-byte ids")
     return rows
 
@@ -226,10 +195,16 @@ def main(argv=None):
     hash_rows, multi_rows, flat_rows = [], [], []
     for bits in args.bits:
         db, queries = structured_codes(args.n, args.queries, bits)
-        hash_rows += bench_hash(faiss, db, queries, bits, args.radii, args.sample)
+        hash_rows += bench_range(f"HashIndex {bits} bits", HashIndex(bits),
+                                 faiss and (lambda: faiss.IndexBinaryHash(bits, bits)), lambda r: r,
+                                 db, queries, args.radii, args.sample, {"bits": bits})
         for m in args.m:
             if bits % m == 0 and bits // m <= 64 and bits >= 64:
-                multi_rows += bench_multi_index(faiss, db, queries, bits, m, args.radii, args.sample)
+                # FAISS is exact with the fewest flips that satisfy the pigeonhole rule over m tables: r // m
+                multi_rows += bench_range(f"MultiIndexHash {bits} bits, m={m}", MultiIndexHash(bits, m),
+                                          faiss and (lambda: faiss.IndexBinaryMultiHash(bits, m, bits // m)),
+                                          lambda r: r // m, db, queries, args.radii, args.sample,
+                                          {"bits": bits, "m": m})
         flat_rows.append(bench_flat(faiss, db, queries, bits, args.k))
     report(hash_rows, "HashIndex against FAISS IndexBinaryHash (b = bits, nflip = r)")
     if multi_rows:

@@ -141,6 +141,21 @@ def pareto_frontier(points: list[tuple[float, float]]) -> list[tuple[float, floa
     return sorted(frontier)
 
 
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str, log: bool = False) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot(rows: list[dict], folder: Path) -> list[Path]:
     import matplotlib
 
@@ -157,16 +172,7 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
             halves = [x[field][1] for x in r["radius"]]
             ax.errorbar(range(len(means)), means, yerr=halves, marker="o", capsize=3,
                         label=f"{r['model']} {r['bits']}b ({r['dataset']})")
-        ax.set_xlabel("Hamming radius")
-        ax.set_ylabel(label)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(folder / name, dpi=110)
-        plt.close(fig)
-        written.append(folder / name)
+        written.append(_save(fig, ax, folder / name, "Hamming radius", label, log))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     models = sorted({(r["model"], r["dataset"]) for r in rows})
@@ -174,29 +180,15 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
         mine = sorted((r for r in rows if r["model"] == model and r["dataset"] == dataset), key=lambda r: r["bits"])
         ax.errorbar([r["bits"] for r in mine], [r["map"][0] for r in mine], yerr=[r["map"][1] for r in mine],
                     marker="o", capsize=3, label=f"{model} ({dataset})")
-    ax.set_xlabel("bits")
-    ax.set_ylabel("mAP (Hamming ranking)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "map_by_bits.png", dpi=110)
-    plt.close(fig)
-    written.append(folder / "map_by_bits.png")
+    written.append(_save(fig, ax, folder / "map_by_bits.png", "bits", "mAP (Hamming ranking)"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for r in rows:
         if "pr_curve" in r:
             ax.plot([p["recall"] for p in r["pr_curve"]], [p["precision"] for p in r["pr_curve"]], marker=".",
                     label=f"{r['model']} {r['bits']}b ({r['dataset']})")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
     ax.set_title("Hamming-ball precision-recall (mean over seeds)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "pr_curves.png", dpi=110)
-    plt.close(fig)
-    written.append(folder / "pr_curves.png")
+    written.append(_save(fig, ax, folder / "pr_curves.png", "recall", "precision"))
 
     # quality against queries per second, every (model, bits, radius) a point, as ann-benchmarks draws it
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -209,13 +201,6 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
     frontier = pareto_frontier(points)
     if frontier:
         ax.plot(*zip(*frontier), color="black", lw=1, label="Pareto frontier")
-    ax.set_xlabel("precision@10")
-    ax.set_ylabel("queries per second (one thread)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "quality_vs_qps.png", dpi=110)
-    plt.close(fig)
-    written.append(folder / "quality_vs_qps.png")
+    written.append(_save(fig, ax, folder / "quality_vs_qps.png", "precision@10", "queries per second (one thread)",
+                         log=True))
     return written
