@@ -99,6 +99,16 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict:
                           Path(cfg.ckpt_path), float("nan"))
 
 
+def metrics_device(cfg: DictConfig) -> str | None:
+    """eval.device: auto (the GPU when there is one, else the compiled CPU pass), cpu, or a torch device."""
+    import torch
+
+    choice = cfg.eval.get("device", "auto")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else None
+    return None if choice == "cpu" else choice
+
+
 def make_relevance(cfg: DictConfig, model: HashModel, data: Dataset, split: Split) -> Relevance:
     """Relevance by labels (shared class or label), or by the true k nearest neighbours in feature space."""
     if cfg.eval.relevance == "labels":
@@ -123,7 +133,7 @@ def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, 
                          query_features=model.preprocess.transform(query_x) if cfg.eval.rerank == "cosine" else None,
                          database_features=model.preprocess.transform(db_x) if cfg.eval.rerank == "cosine" else None)
     ranking = (ranking_metrics(query_codes, db_codes, relevance, model.bits, ks=tuple(cfg.eval.ks),
-                               Rs=tuple(cfg.eval.map_at)).summary(cfg.eval.empty_policy)
+                               Rs=tuple(cfg.eval.map_at), device=metrics_device(cfg)).summary(cfg.eval.empty_policy)
                if cfg.eval.compute_map else {"map": float("nan")})
     metrics = {
         "model": name,

@@ -138,3 +138,21 @@ def test_summary_statistics(rng):
             for s in range(6) for m, v in (("a", 0.5 + 0.01 * s), ("b", 0.4 + 0.012 * s))]
     (test,) = paired_tests(runs)
     assert test["a"] == "a" and test["wilcoxon_p"] == pytest.approx(0.03125) and test["paired_t_p"] < 0.001
+
+
+@pytest.mark.parametrize("labels", ["single", "multi", "neighbours"])
+def test_torch_path_equals_the_compiled_pass(rng, labels):
+    bits = 24
+    db, queries = clustered_codes(rng, 700, bits, clusters=5), clustered_codes(rng, 37, bits, clusters=5)
+    if labels == "single":
+        relevance = from_labels(rng.integers(0, 4, 37), rng.integers(0, 3, 700))  # class 3: no relevant item
+    elif labels == "multi":
+        relevance = from_labels(rng.integers(0, 2, (37, 4)), rng.integers(0, 2, (700, 4)))
+    else:
+        relevance = from_neighbours(rng.normal(size=(37, 5)), rng.normal(size=(700, 5)), k=30)
+    cpu = ranking_metrics(queries, db, relevance, bits, ks=(1, 10, 1000), Rs=(50, 5000))
+    torch_cpu = ranking_metrics(queries, db, relevance, bits, ks=(1, 10, 1000), Rs=(50, 5000), device="cpu")
+    for field in ("hist", "rel_hist", "hits_at"):
+        assert np.array_equal(getattr(cpu, field), getattr(torch_cpu, field)), field
+    for field in ("ap", "ap_tie_aware", "ap_at"):
+        assert np.allclose(getattr(cpu, field), getattr(torch_cpu, field), equal_nan=True), field

@@ -176,12 +176,19 @@ def _nanmean(values: np.ndarray) -> float:
 
 
 def ranking_metrics(query_codes: np.ndarray, database_codes: np.ndarray, relevance: Relevance, bits: int,
-                    ks=(10, 100, 1000), Rs=(1000, 5000)) -> RankingMetrics:
-    """Every Hamming-ranking metric for each query; memory is O(database) per query, never queries x database."""
-    q = codes_mod.as_words(codes_mod.check_codes(query_codes, bits, "query codes"))
-    db = codes_mod.as_words(codes_mod.check_codes(database_codes, bits, "database codes"))
-    nq = q.shape[0]
+                    ks=(10, 100, 1000), Rs=(1000, 5000), device: str | None = None) -> RankingMetrics:
+    """Every Hamming-ranking metric for each query; memory is O(database) per query, never queries x database.
+    ``device`` None runs the compiled CPU pass; a torch device ("cuda", or "cpu") runs the torch version."""
+    query_codes = codes_mod.check_codes(query_codes, bits, "query codes")
+    database_codes = codes_mod.check_codes(database_codes, bits, "database codes")
     ks_arr, Rs_arr = np.asarray(ks, dtype=np.int64), np.asarray(Rs, dtype=np.int64)
+    if device is not None:
+        from l2h.eval import metrics_torch
+
+        r = metrics_torch.per_query(query_codes, database_codes, relevance, bits, ks_arr, Rs_arr, device)
+        return _assemble(bits, ks_arr, Rs_arr, r["hist"], r["rel_hist"], r["ap"], r["ap_tie"], r["ap_at"], r["hits"])
+    q, db = codes_mod.as_words(query_codes), codes_mod.as_words(database_codes)
+    nq = q.shape[0]
     hist = np.zeros((nq, bits + 1), dtype=np.int64)
     rel_hist = np.zeros((nq, bits + 1), dtype=np.int64)
     ap, ap_tie = np.zeros(nq), np.zeros(nq)
@@ -190,7 +197,12 @@ def ranking_metrics(query_codes: np.ndarray, database_codes: np.ndarray, relevan
     harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, db.shape[0] + 1))])
     _per_query(q, db, bits, relevance.mode, relevance.query, relevance.database, relevance.lims, relevance.ids,
                ks_arr, Rs_arr, harmonic, hist, rel_hist, ap, ap_tie, ap_at, hits)
+    return _assemble(bits, ks_arr, Rs_arr, hist, rel_hist, ap, ap_tie, ap_at, hits)
+
+
+def _assemble(bits, ks_arr, Rs_arr, hist, rel_hist, ap, ap_tie, ap_at, hits) -> RankingMetrics:
     no_rel = rel_hist.sum(1) == 0
+    ap_tie = np.where(no_rel, np.nan, ap_tie)
     ap[no_rel] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         ap_at_R = np.where(ap_at[:, 1::2] > 0, ap_at[:, 0::2] / ap_at[:, 1::2], np.nan)
