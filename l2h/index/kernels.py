@@ -90,7 +90,7 @@ def sort_ids(a, lo, hi, scratch):
     """Sort ``a[lo:hi]`` (non-negative ints) in place: insertion sort for short runs, else an LSD radix sort
     on bytes, which beats a comparison sort on the thousands of ids a wide radius returns."""
     n = hi - lo
-    if n < 48:
+    if n < 64:
         for i in range(lo + 1, hi):
             v = a[i]
             j = i - 1
@@ -137,17 +137,17 @@ def probe_shells(qkeys, radii, masks, mask_lims, direct, directory, bucket_keys,
 
     Returns ``lims, D, I``: query q's results are ``I[lims[q]:lims[q+1]]``, by distance then id.
     ``stats`` (nq, 2) receives buckets probed and candidates per query."""
-    nq = qkeys.shape[0]
+    nq, shells = qkeys.shape[0], radii.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
+    shell_end = np.empty(nq * shells, dtype=np.int64)  # distances are filled from these once, at the end
     out_i = np.empty(max(1024, 8 * nq), dtype=np.int64)
-    out_d = np.empty(out_i.shape[0], dtype=np.int32)
     n = 0
     n_buckets = bucket_starts.shape[0] - 1
     scratch = np.empty(1024, dtype=np.int64)
     for q in range(nq):
         key = qkeys[q]
         probed = 0
-        for s in range(radii.shape[0]):
+        for s in range(shells):
             r = radii[s]
             lo_m, hi_m = mask_lims[s], mask_lims[s + 1]
             start = n
@@ -171,12 +171,16 @@ def probe_shells(qkeys, radii, masks, mask_lims, direct, directory, bucket_keys,
                     n += 1
             if n - start > 1:
                 scratch = sort_ids(out_i, start, n, scratch)
-            out_d = _grow(out_d, n)
-            out_d[start:n] = r
+            shell_end[q * shells + s] = n
         lims[q + 1] = n
         stats[q, 0] = probed
         stats[q, 1] = n - lims[q]
-    return lims, out_d[:n].copy(), out_i[:n].copy()
+    out_d = np.empty(n, dtype=np.int32)
+    start = 0
+    for t in range(nq * shells):
+        out_d[start:shell_end[t]] = radii[t % shells]
+        start = shell_end[t]
+    return lims, out_d, out_i[:n].copy()
 
 
 @njit(cache=True)
