@@ -129,3 +129,17 @@ def test_memory_stays_within_one_and_a_half_times_codes_plus_ids(rng):
         index = HashIndex(bits)
         index.add(db)
         assert index.nbytes() <= 1.5 * (db.nbytes + 8 * len(db))
+
+
+def test_multi_index_memory_and_row_limit(rng, monkeypatch):
+    from l2h.index import MultiIndexHash
+    from l2h.index import multi_index
+
+    # at the scale it is for (its four 2^16-slot offset tables weigh 1 MiB whatever the size)
+    db = clustered_codes(rng, 400_000, 64, clusters=400)
+    index = MultiIndexHash(64)  # 4 tables of 16-bit substrings, rows in 3 bytes
+    index.add(db)
+    assert index.nbytes() <= 1.5 * (db.nbytes + 8 * len(db))
+    monkeypatch.setattr(multi_index, "MAX_ROWS", 100)
+    with pytest.raises(L2HError, match="at most 100 codes"):
+        MultiIndexHash(64).add(db[:101])

@@ -283,8 +283,9 @@ def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask
                         lo, hi = bucket_starts[b], bucket_starts[b + 1]
                         if gathered + hi - lo > candidates.shape[0]:
                             candidates = _grow(candidates, gathered + hi - lo)
-                        for j in range(lo, hi):
-                            candidates[gathered] = table_rows[j]
+                        for j in range(lo, hi):  # rows are stored in 3 little-endian bytes
+                            candidates[gathered] = (np.int64(table_rows[3 * j]) | (np.int64(table_rows[3 * j + 1]) << 8)
+                                                    | (np.int64(table_rows[3 * j + 2]) << 16))
                             gathered += 1
             # verify in a tight loop, so the cache misses of many candidates overlap
             if dist.shape[0] < gathered:

@@ -19,6 +19,16 @@ from l2h.index.buckets import BucketTable
 from l2h.index.hash_index import flip_masks
 
 
+# Each table stores row numbers in 3 bytes: m tables of 4-byte rows would cost more than the codes themselves.
+MAX_ROWS = 2**24
+
+
+def _three_byte_rows(table: BucketTable) -> BucketTable:
+    rows = np.ascontiguousarray(table.ids, dtype="<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+    table.ids = np.ascontiguousarray(rows).reshape(-1)
+    return table
+
+
 def substring_radii(radius: int, m: int) -> np.ndarray:
     a, b = divmod(radius, m)
     return np.array([a if t <= b else a - 1 for t in range(m)], dtype=np.int64)
@@ -44,8 +54,11 @@ class MultiIndexHash(BinaryIndex):
         return int(self.words.shape[0])
 
     def _index_rows(self) -> None:
+        if self.ntotal > MAX_ROWS:
+            raise L2HError(f"MultiIndexHash holds at most {MAX_ROWS} codes, got {self.ntotal}: shard the database")
         rows = np.arange(self.ntotal, dtype=np.int64)
-        self.tables = [BucketTable.build(self._substrings(self.words, t), rows, self.sub_bits) for t in range(self.m)]
+        self.tables = [_three_byte_rows(BucketTable.build(self._substrings(self.words, t), rows, self.sub_bits))
+                       for t in range(self.m)]
 
     def _substrings(self, words: np.ndarray, t: int) -> np.ndarray:
         w, offset = divmod(t * self.sub_bits, 64)
