@@ -105,6 +105,14 @@ class BinaryIndex(ABC):
                            f"use a radius of at most {self.bits}")
         return int(radius)
 
+    def _extend_ids(self, current: np.ndarray | None, n: int, ids: np.ndarray | None) -> np.ndarray | None:
+        """Id array after appending n codes, for indexes that keep ids only once some were given (None: ids
+        are row numbers)."""
+        if ids is None and current is None:
+            return None
+        old = current if current is not None else np.arange(self.ntotal, dtype=np.int64)
+        return np.concatenate([old, self._new_ids(n, ids)])
+
     def _new_ids(self, n: int, ids: np.ndarray | None) -> np.ndarray:
         if ids is None:
             return np.arange(self.ntotal, self.ntotal + n, dtype=np.int64)

@@ -71,9 +71,7 @@ class MultiIndexHash(BinaryIndex):
 
     def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
         codes = codes_mod.check_codes(codes, self.bits)
-        if ids is not None or self.ids is not None:
-            old = self.ids if self.ids is not None else np.arange(self.ntotal, dtype=np.int64)
-            self.ids = np.concatenate([old, self._new_ids(codes.shape[0], ids)])
+        self.ids = self._extend_ids(self.ids, codes.shape[0], ids)
         self.words = np.concatenate([self.words, codes_mod.as_words(codes)])
         self._index_rows()
 
