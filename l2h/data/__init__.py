@@ -1,0 +1,1 @@
+"""Datasets: loaders for the formats hashing data comes in, preprocessing, and evaluation protocols."""

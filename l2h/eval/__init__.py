@@ -1,0 +1,1 @@
+"""Evaluation: relevance, ranking metrics, the hash-table radius sweep, per-run reports and multi-run summaries."""
