@@ -109,29 +109,31 @@ def metrics_device(cfg: DictConfig) -> str | None:
     return None if choice == "cpu" else choice
 
 
-def make_relevance(cfg: DictConfig, model: HashModel, data: Dataset, split: Split) -> Relevance:
-    """Relevance by labels (shared class or label), or by the true k nearest neighbours in feature space."""
+def make_relevance(cfg: DictConfig, data: Dataset, split: Split, query_features: np.ndarray,
+                   database_features: np.ndarray) -> Relevance:
+    """Relevance by labels (shared class or label), or by the true k nearest neighbours among the given
+    (preprocessed) features."""
     if cfg.eval.relevance == "labels":
         return from_labels(data.labels[split.query], data.labels[split.database])
     if cfg.eval.relevance == "neighbours":
-        return from_neighbours(model.preprocess.transform(data.features[split.query]),
-                               model.preprocess.transform(data.features[split.database]),
-                               k=cfg.eval.neighbours_k, metric=cfg.eval.neighbours_metric)
+        return from_neighbours(query_features, database_features, k=cfg.eval.neighbours_k,
+                               metric=cfg.eval.neighbours_metric)
     raise L2HError(f"eval.relevance={cfg.eval.relevance!r} is not labels or neighbours")
 
 
 def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, split: Split, output_dir: Path,
                    ckpt: Path, train_seconds: float, training: dict | None = None) -> dict:
     """Encode, index the database in a hash table, sweep the radius, rank, and write every report file."""
-    query_x, db_x = data.features[split.query], data.features[split.database]
-    query_codes, db_codes = model.encode(query_x), model.encode(db_x)
-    relevance = make_relevance(cfg, model, data, split)
+    # preprocessed once: the codes, the cosine re-ranking and neighbour relevance all read these
+    query_x = model.preprocess.transform(data.features[split.query])
+    db_x = model.preprocess.transform(data.features[split.database])
+    query_codes, db_codes = model.encode(query_x, preprocessed=True), model.encode(db_x, preprocessed=True)
+    relevance = make_relevance(cfg, data, split, query_x, db_x)
     index = HashIndex(model.bits)
     index.add(db_codes)
     sweep = radius_sweep(index, query_codes, relevance, cfg.eval.max_radius, k=cfg.eval.k,
                          rerank=cfg.eval.rerank, empty_policy=cfg.eval.empty_policy,
-                         query_features=model.preprocess.transform(query_x) if cfg.eval.rerank == "cosine" else None,
-                         database_features=model.preprocess.transform(db_x) if cfg.eval.rerank == "cosine" else None)
+                         query_features=query_x, database_features=db_x)
     ranking = (ranking_metrics(query_codes, db_codes, relevance, model.bits, ks=tuple(cfg.eval.ks),
                                Rs=tuple(cfg.eval.map_at), device=metrics_device(cfg)).summary(cfg.eval.empty_policy)
                if cfg.eval.compute_map else {"map": float("nan")})

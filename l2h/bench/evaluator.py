@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.data.preprocess import l2_normalise
 from l2h.eval.metrics import popcount_floor, ranking_metrics
 from l2h.eval.relevance import from_labels
 
@@ -30,7 +31,7 @@ def labelled_codes(n, nq, bits, seed=0, cifar=None):
         from l2h.data.loaders import load_dataset
 
         data = load_dataset("mat", cifar)
-        x = data.features / np.linalg.norm(data.features, axis=1, keepdims=True)
+        x = l2_normalise(data.features)
         x -= x.mean(0)
         planes = np.random.RandomState(seed).randn(x.shape[1], bits)
         query = np.concatenate([rng.choice(np.flatnonzero(data.labels == c), nq // 10, replace=False)

@@ -142,7 +142,7 @@ def bench_tutorial(path, radii, bits=16, seed=0):
     from l2h.data.loaders import load_dataset
 
     data = load_dataset("mat", path)
-    x = data.features / np.linalg.norm(data.features, axis=1, keepdims=True)
+    x = data.features / np.linalg.norm(data.features, axis=1, keepdims=True)  # not l2_normalise: it brings torch
     x = x - x.mean(axis=0)
     rest, query = train_test_split(np.arange(data.n), test_size=0.002, random_state=42)
     database, train = train_test_split(rest, test_size=0.02, random_state=42)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from l2h.data.preprocess import l2_normalise
 from l2h.errors import L2HError
 from l2h.eval.relevance import Relevance, relevance_of
 from l2h.index.hash_index import HashIndex
@@ -67,8 +68,8 @@ def _append_in_order(lims, ids, top_ids, filled):
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12))
+    """Contiguous float32 unit rows, as the compiled re-ranking reads them."""
+    return np.ascontiguousarray(l2_normalise(np.asarray(x, dtype=np.float32)))
 
 
 def _compile_kernels(index, query_codes, rerank, top_ids, top_sims, filled, qf, dbf) -> None:

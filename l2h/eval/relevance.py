@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from l2h.data.preprocess import l2_normalise
 from l2h.errors import L2HError
 
 SINGLE, MULTI, NEIGHBOURS = 0, 1, 2
@@ -58,8 +59,7 @@ def from_neighbours(query_features: np.ndarray, database_features: np.ndarray, k
     db = np.asarray(database_features, dtype=np.float32)
     q = np.asarray(query_features, dtype=np.float32)
     if metric == "cosine":
-        db = db / np.maximum(np.linalg.norm(db, axis=1, keepdims=True), 1e-12)
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        db, q = l2_normalise(db), l2_normalise(q)
     k = min(k, db.shape[0])
     db_sq = (db.astype(np.float64) ** 2).sum(1)
     ids = np.empty((q.shape[0], k), dtype=np.int64)

@@ -49,8 +49,9 @@ class HashModel(torch.nn.Module):
         return self.hash_functions.in_dim
 
     @torch.no_grad()
-    def scores(self, features: np.ndarray, batch_size: int = 65536) -> np.ndarray:
-        """Real-valued projections (n, bits); a bit is 1 where its projection is >= 0."""
+    def scores(self, features: np.ndarray, batch_size: int = 65536, preprocessed: bool = False) -> np.ndarray:
+        """Real-valued projections (n, bits); a bit is 1 where its projection is >= 0. ``preprocessed``: the
+        features already went through ``self.preprocess`` (callers that need them too transform once)."""
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != self.in_dim:
             raise L2HError(f"features of shape {features.shape} do not fit this model, which takes "
@@ -59,10 +60,11 @@ class HashModel(torch.nn.Module):
         device = next(self.hash_functions.parameters()).device
         out = []
         for start in range(0, features.shape[0], batch_size):
-            x = torch.from_numpy(self.preprocess.transform(features[start:start + batch_size])).to(device)
+            batch = features[start:start + batch_size]
+            x = torch.from_numpy(batch if preprocessed else self.preprocess.transform(batch)).to(device)
             out.append(self.hash_functions(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.bits), dtype=np.float32)
 
-    def encode(self, features: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    def encode(self, features: np.ndarray, batch_size: int = 65536, preprocessed: bool = False) -> np.ndarray:
         """Packed uint8 codes (n, ceil(bits / 8))."""
-        return codes_mod.from_scores(self.scores(features, batch_size))
+        return codes_mod.from_scores(self.scores(features, batch_size, preprocessed))
