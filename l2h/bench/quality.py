@@ -5,7 +5,8 @@ tables written into the README between <!-- quality:start --> and <!-- quality:e
     python -m l2h.bench.quality --cifar FILE --models lsh grh_svm --bits 32 --seeds 0   # a quick subset
 
 Sections: mAP of Hamming ranking on the standard protocol (1000 queries, 5000 labels) per dataset, bits and
-model (grh_tutorial's per-bit scikit-learn SVMs are too slow for 5000 labels and are left to the next table);
+model, with SDH (l2h.bench.sdh, the papers' settings) run on the same split and features as a reference
+(grh_tutorial's per-bit scikit-learn SVMs take minutes per run on 5000 labels: add it with --models);
 the tutorial protocol's precision@10 and candidates per radius at 16 bits; training time of grh_svm
 against the tutorial's scikit-learn loop (grh_tutorial) on the same split; peak training memory against the
 number of labelled items (each run in its own process)."""
@@ -40,12 +41,34 @@ def run(overrides: list[str]) -> dict:
     return metrics
 
 
+def sdh_map(data_args: list[str], bits: int, seed: int) -> float:
+    """SDH's mAP on exactly the split and preprocessing a train.py run with these overrides would use."""
+    from hydra import compose, initialize_config_dir
+
+    from l2h import codes as codes_mod
+    from l2h import pipeline
+    from l2h.bench.sdh import SDH
+    from l2h.data.preprocess import Preprocessor
+    from l2h.eval.metrics import ranking_metrics
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("train", overrides=[*data_args, f"bits={bits}", f"seed={seed}"])
+    data = pipeline.load_data(cfg)
+    split = pipeline.split_data(cfg, data)
+    preprocess = Preprocessor(data.dim).fit(data.features[split.train])
+    sdh = SDH(bits, seed=seed).fit(preprocess.transform(data.features[split.train]), data.labels[split.train])
+    query, database = (codes_mod.pack(sdh.encode(preprocess.transform(data.features[rows])))
+                       for rows in (split.query, split.database))
+    relevance = pipeline.make_relevance(cfg, data, split, None, None)
+    return ranking_metrics(query, database, relevance, bits).summary()["map"]
+
+
 def cell(values, digits=3):
     v = np.asarray(values, dtype=float)
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v.mean():.{digits}f}"
 
 
-def map_table(data_args, name, models, bits_list, seeds):
+def map_table(data_args, name, models, bits_list, seeds, with_sdh=True):
     lines = [f"#### {name}: mAP of Hamming ranking, standard protocol (mean ± std over seeds {seeds})", "",
              "| model | " + " | ".join(f"{b} bits" for b in bits_list) + " | train s (32 bits) |",
              "|---|" + "---|" * (len(bits_list) + 1)]
@@ -59,23 +82,31 @@ def map_table(data_args, name, models, bits_list, seeds):
                 seconds = [r["train_seconds"] for r in runs]
             print(f"{name} {model} {bits}: {row[-1]}", flush=True)
         lines.append(f"| {model} | " + " | ".join(row) + f" | {cell(seconds, 1) if seconds else ''} |")
+    if with_sdh:
+        row = [cell([sdh_map(data_args, bits, s) for s in seeds], 4) for bits in bits_list]
+        lines.append("| SDH (reference, not an l2h model) | " + " | ".join(row) + " | |")
+        print(f"{name} SDH: {row}", flush=True)
     return lines
 
 
-def tutorial_table(cifar, models, seeds):
+def tutorial_table(cifar, models, seeds, alphas=(), alpha_models=()):
+    """Precision@10 and candidates per radius; each model at its default alpha, then the ``alpha_models`` at each
+    of ``alphas``: a lower alpha keeps more of each item's own bits, spreading a class over more buckets."""
     lines = [f"#### CIFAR-10 GIST, tutorial protocol, 16 bits (mean over seeds {seeds})", "",
              "| model | P@10 r≤0 | r≤1 | r≤2 | r≤3 | r≤4 | candidates r≤0 | r≤1 | r≤2 | r≤3 | r≤4 | train s |",
              "|---|" + "---|" * 11]
     found = {}
-    for model in models:
+    variants = [(m, []) for m in models] + [(m, [f"model.alpha={a}"]) for m in alpha_models for a in alphas]
+    for model, extra in variants:
+        label = model + (f" alpha={extra[0].split('=')[1]}" if extra else "")
         runs = [run([f"data.path={cifar}", "data=cifar10_gist", "protocol=tutorial", f"model={model}", "bits=16",
-                     f"seed={s}"]) for s in seeds]
+                     f"seed={s}", "eval.compute_map=false", *extra]) for s in seeds]
         p = [np.mean([r["radius"][i]["precision_at_10"] for r in runs]) for i in range(5)]
         c = [np.mean([r["radius"][i]["mean_candidates"] for r in runs]) for i in range(5)]
-        found[model] = (p, c, np.mean([r["train_seconds"] for r in runs]))
-        lines.append(f"| {model} | " + " | ".join(f"{x:.3f}" for x in p) + " | "
-                     + " | ".join(f"{x:.0f}" for x in c) + f" | {found[model][2]:.2f} |")
-        print(f"tutorial {model}: {p}", flush=True)
+        found[label] = (p, c, np.mean([r["train_seconds"] for r in runs]))
+        lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in p) + " | "
+                     + " | ".join(f"{x:.0f}" for x in c) + f" | {found[label][2]:.2f} |")
+        print(f"tutorial {label}: {p} {c}", flush=True)
     if "grh_svm" in found and "grh_tutorial" in found:
         svm, tut = found["grh_svm"], found["grh_tutorial"]
         lines += ["", f"Training time, same split and bits: grh_svm {svm[2]:.2f} s against the tutorial's "
@@ -120,6 +151,8 @@ def main(argv=None):
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tutorial-seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    parser.add_argument("--tutorial-alphas", type=float, nargs="*", default=[0.7, 0.8])
+    parser.add_argument("--alpha-models", nargs="*", default=["grh_mlp", "grh_kernel"])
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[15000, 30000, 59000])
     parser.add_argument("--no-readme", action="store_true", help="print only")
     args = parser.parse_args(argv)
@@ -128,7 +161,8 @@ def main(argv=None):
         lines += map_table(["data=cifar10_gist", f"data.path={args.cifar}"], "CIFAR-10 GIST-512", args.models,
                            args.bits, args.seeds) + [""]
         tutorial_models = REFERENCES + [m for m in args.models if m not in REFERENCES]
-        lines += tutorial_table(args.cifar, tutorial_models, args.tutorial_seeds) + [""]
+        lines += tutorial_table(args.cifar, tutorial_models, args.tutorial_seeds, args.tutorial_alphas,
+                                [m for m in args.alpha_models if m in args.models]) + [""]
         if args.memory_sizes:
             lines += memory_table(args.cifar, args.memory_sizes) + [""]
     if args.mnist:

@@ -7,23 +7,22 @@ Each round (one Lightning epoch):
 The codes entering the next round are the hash functions' own predictions, as in the paper. Round 0 starts
 from LSH, PCA or ITQ codes. Training data stay on the device for the whole fit.
 
-With a validation split, each round ends with the mAP of the validation items searched against the training
-items; the rounds stop when it has not risen for ``patience`` rounds and the best round's hash functions are
-kept (model selection never sees the test queries)."""
+With a validation split, each round ends with a validation mAP: every other validation item is searched against
+the rest, so that neither side was fitted (the training items' own codes are memorised, and ranking against
+them flatters a partitioner that overfits). The rounds stop when it has not risen for ``patience`` rounds and
+the best round's hash functions are kept (model selection never sees the test queries)."""
 
 from __future__ import annotations
 
 import copy
 import logging
-import sys
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import TQDMProgressBar
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from l2h import codes as codes_mod
 from l2h.errors import L2HError
@@ -57,28 +56,18 @@ def balanced_weights(codes: torch.Tensor) -> torch.Tensor:
     return torch.where(codes > 0, n / (2 * positives), n / (2 * negatives))
 
 
-class _StepBatches(IterableDataset):
-    """``steps`` batches of training-item indices per epoch: the whole set, or shuffled mini-batches."""
-
-    def __init__(self, n: int, steps: int, batch_size: int | None, seed: int):
-        self.n, self.steps, self.batch_size = n, steps, batch_size or n
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        if self.batch_size >= self.n:
-            everything = torch.arange(self.n)
-            for _ in range(self.steps):
-                yield everything
-            return
-        order = torch.empty(0, dtype=torch.long)
-        for _ in range(self.steps):
-            if order.numel() < self.batch_size:
-                order = torch.cat([order, torch.randperm(self.n, generator=self.generator)])
-            yield order[: self.batch_size]
-            order = order[self.batch_size:]
-
-    def __len__(self):
-        return self.steps
+def step_batches(n: int, steps: int, batch_size: int | None, generator: torch.Generator):
+    """The training-item indices of each of ``steps`` optimiser steps: everything, or shuffled mini-batches."""
+    if not batch_size or batch_size >= n:
+        for _ in range(steps):
+            yield slice(None)
+        return
+    order = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        if order.numel() < batch_size:
+            order = torch.cat([order, torch.randperm(n, generator=generator)])
+        yield order[:batch_size]
+        order = order[batch_size:]
 
 
 class GRHModule(pl.LightningModule):
@@ -87,6 +76,10 @@ class GRHModule(pl.LightningModule):
                  lr: float, steps: int, batch_size: int | None, balance: bool, seed: int,
                  validation: tuple[np.ndarray, np.ndarray] | None = None, patience: int = 2):
         super().__init__()
+        # one Lightning step is one round's whole partitioner fit: Lightning's per-step bookkeeping would
+        # otherwise cost more than the few hundred small full-batch steps themselves
+        self.automatic_optimization = False
+        self.generator = torch.Generator().manual_seed(seed)
         self.partitioner, self.graph, self.labels = partitioner, graph, labels
         self.validation, self.patience = validation, patience
         self.val_map: list[float] = []
@@ -118,11 +111,12 @@ class GRHModule(pl.LightningModule):
         if self.validation is None or self.labels is None:
             return
         self.partitioner.eval()
-        x_val = torch.as_tensor(self.validation[0], device=self.features.device)
-        val_codes = codes_mod.from_scores(self.partitioner(x_val).float().cpu().numpy())
-        train_codes = codes_mod.from_scores(self.partitioner(self.features).float().cpu().numpy())
+        x_val, y_val = self.validation
+        codes = codes_mod.from_scores(self.partitioner(torch.as_tensor(x_val, device=self.features.device))
+                                      .float().cpu().numpy())
         self.partitioner.train()
-        score = ranking_metrics(val_codes, train_codes, from_labels(self.validation[1], self.labels),
+        # alternate items, not the first and second halves: data files often store items class by class
+        score = ranking_metrics(codes[0::2], codes[1::2], from_labels(y_val[0::2], y_val[1::2]),
                                 self.partitioner.bits, ks=(10,), Rs=()).summary()["map"]
         self.log("val_map", score, prog_bar=True)
         if not self.val_map or score > max(self.val_map):
@@ -131,15 +125,18 @@ class GRHModule(pl.LightningModule):
         if len(self.val_map) - 1 - int(np.argmax(self.val_map)) >= self.patience:
             self.trainer.should_stop = True
 
-    def training_step(self, index, batch_idx):
-        scores = self.partitioner(self.features[index])
-        loss = self.partitioner.loss(scores, self.targets[index], self.weights[index])
-        self.log("loss", loss, prog_bar=True)
-        return loss
+    def training_step(self, round_, batch_idx):
+        optimiser = self.optimizers()
+        for index in step_batches(self.features.shape[0], self.steps, self.batch_size, self.generator):
+            loss = self.partitioner.loss(self.partitioner(self.features[index]), self.targets[index],
+                                         self.weights[index])
+            optimiser.zero_grad()
+            self.manual_backward(loss)
+            optimiser.step()
+        self.log("loss", loss.detach(), prog_bar=True)
 
     def train_dataloader(self):
-        return DataLoader(_StepBatches(self.features.shape[0], self.steps, self.batch_size, self.seed),
-                          batch_size=None)
+        return DataLoader([0], batch_size=None)  # one item: each epoch (round) is a single step
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.partitioner.parameters(), lr=self.lr)
@@ -169,18 +166,15 @@ class GRH(Hasher):
         initial = initial_codes(features, self.bits, self.init, self.random_hyperplanes(features.shape[1]),
                                 seed=self.seed)
         partitioner = self.make_partitioner(in_dim=features.shape[1], bits=self.bits)
+        partitioner.fit_inputs(torch.from_numpy(features))
         module = GRHModule(partitioner, self.graph, features, labels, initial, self.alpha, self.sign_first,
                            self.lr, self.steps, self.batch_size, self.balance, self.seed, validation, self.patience)
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
         options = {"accelerator": "auto", "devices": 1, "logger": False, "enable_checkpointing": False,
                    "enable_model_summary": False, **(trainer or {}), "max_epochs": self.rounds}
-        if options.get("enable_progress_bar", True) and not sys.stderr.isatty():
-            # in a log file, one line per round rather than one per step
-            options["callbacks"] = [*options.get("callbacks", []), TQDMProgressBar(refresh_rate=self.steps)]
         with warnings.catch_warnings():
-            # the step sampler has a length by design (for the progress bar) and runs in the main process
-            warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # the data live on the device
             pl.Trainer(**options).fit(module)
         if module.best_state is not None:
             partitioner.load_state_dict(module.best_state)

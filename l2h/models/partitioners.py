@@ -1,7 +1,12 @@
 """Partitioners: the per-bit hash functions GRH fits to its refined codes. A bit is 1 where its score is >= 0.
 
-A new partitioner is a small subclass: a ``forward`` giving one score per bit, ``hparams`` to rebuild it from a
-checkpoint, and optionally its own ``regulariser``; the training loss is a class-weighted hinge on every bit."""
+A new partitioner is a small subclass: a ``score`` giving one score per bit, ``hparams`` to rebuild it from a
+checkpoint, and optionally its own ``regulariser``; the training loss is a class-weighted hinge on every bit.
+
+``standardise=True`` gives every input dimension zero mean and unit variance over the training items before
+scoring. L2-normalised descriptors such as GIST have tiny per-dimension scales, which otherwise leave a learned
+partitioner's weight decay and learning rate fighting the data's units; the shift and scale travel in the
+checkpoint."""
 
 from __future__ import annotations
 
@@ -20,15 +25,35 @@ class Partitioner(nn.Module):
         super().__init_subclass__(**kwargs)
         Partitioner.registry[cls.__name__] = cls
 
-    def __init__(self, in_dim: int, bits: int):
+    def __init__(self, in_dim: int, bits: int, standardise: bool = False):
         super().__init__()
         if bits <= 0:
             raise L2HError(f"bits must be positive, got {bits}: set bits=16, 32 or 64")
-        self.in_dim, self.bits = in_dim, bits
+        self.in_dim, self.bits, self.standardise = in_dim, bits, standardise
+        if standardise:
+            self.register_buffer("input_mean", torch.zeros(in_dim))
+            self.register_buffer("input_scale", torch.ones(in_dim))
 
     def hparams(self) -> dict:
         """Constructor arguments, enough to rebuild this partitioner before loading its weights."""
-        return {"in_dim": self.in_dim, "bits": self.bits}
+        return {"in_dim": self.in_dim, "bits": self.bits, "standardise": self.standardise}
+
+    @torch.no_grad()
+    def fit_inputs(self, x: torch.Tensor) -> Partitioner:
+        """Fit the input standardisation to the training features (a no-op unless ``standardise``)."""
+        if self.standardise:
+            self.input_mean.copy_(x.mean(0))
+            self.input_scale.copy_(x.std(0).clamp_min(1e-8))  # a constant dimension stays as it is
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.standardise:
+            x = (x - self.input_mean) / self.input_scale
+        return self.score(x)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """One real-valued score per bit for (already standardised) inputs."""
+        raise NotImplementedError
 
     def regulariser(self) -> torch.Tensor:
         return torch.zeros((), device=next(self.parameters()).device)
@@ -44,8 +69,8 @@ class LinearSVM(Partitioner):
     ``l2 / 2 * ||w||^2`` per bit (the SVM's ``C`` is ``1 / (l2 * n)`` for n training items).
     LSH's random hyperplanes and the tutorial's per-bit SVMs are stored in this form too."""
 
-    def __init__(self, in_dim: int, bits: int, l2: float = 1e-4, bias: bool = True):
-        super().__init__(in_dim, bits)
+    def __init__(self, in_dim: int, bits: int, l2: float = 1e-4, bias: bool = True, standardise: bool = False):
+        super().__init__(in_dim, bits, standardise)
         if l2 < 0:
             raise L2HError(f"partitioner l2 must be >= 0, got {l2}")
         self.l2, self.has_bias = float(l2), bias
@@ -54,7 +79,7 @@ class LinearSVM(Partitioner):
     def hparams(self) -> dict:
         return {**super().hparams(), "l2": self.l2, "bias": self.has_bias}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x)
 
     def regulariser(self) -> torch.Tensor:
@@ -73,8 +98,8 @@ class MLP(Partitioner):
     """A multilayer perceptron shared by all bits: ``depth`` hidden layers of ``hidden`` units, ReLU, dropout."""
 
     def __init__(self, in_dim: int, bits: int, hidden: int = 1024, depth: int = 1, dropout: float = 0.1,
-                 weight_decay: float = 1e-5):
-        super().__init__(in_dim, bits)
+                 weight_decay: float = 1e-5, standardise: bool = False):
+        super().__init__(in_dim, bits, standardise)
         if hidden <= 0 or depth < 0 or not 0 <= dropout < 1:
             raise L2HError(f"MLP needs hidden > 0, depth >= 0 and dropout in [0, 1), got {hidden}, {depth}, {dropout}")
         self.hidden, self.depth, self.dropout, self.weight_decay = hidden, depth, dropout, weight_decay
@@ -89,7 +114,7 @@ class MLP(Partitioner):
         return {**super().hparams(), "hidden": self.hidden, "depth": self.depth, "dropout": self.dropout,
                 "weight_decay": self.weight_decay}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def regulariser(self) -> torch.Tensor:
@@ -103,8 +128,8 @@ class KernelSVM(Partitioner):
     features are seeded buffers, so a checkpoint reproduces them exactly."""
 
     def __init__(self, in_dim: int, bits: int, features: int = 2048, gamma: float = 1.0, l2: float = 1e-4,
-                 seed: int = 0):
-        super().__init__(in_dim, bits)
+                 seed: int = 0, standardise: bool = False):
+        super().__init__(in_dim, bits, standardise)
         if features <= 0 or gamma <= 0:
             raise L2HError(f"KernelSVM needs features > 0 and gamma > 0, got {features}, {gamma}")
         self.features, self.gamma, self.l2, self.seed = features, float(gamma), float(l2), seed
@@ -116,7 +141,7 @@ class KernelSVM(Partitioner):
     def hparams(self) -> dict:
         return {**super().hparams(), "features": self.features, "gamma": self.gamma, "l2": self.l2, "seed": self.seed}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(torch.cos(x @ self.omega + self.phase) * (2 / self.features) ** 0.5)
 
     def regulariser(self) -> torch.Tensor:
