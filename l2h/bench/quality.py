@@ -133,6 +133,15 @@ def memory_table(cifar, sizes):
     return lines
 
 
+def machine() -> str:
+    import os
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores, {gpu}"
+
+
 def write_readme(lines, readme: Path):
     text = readme.read_text()
     block = "<!-- quality:start -->\n" + "\n".join(lines) + "\n<!-- quality:end -->"
@@ -172,7 +181,8 @@ def main(argv=None):
         parser.error("give --cifar and/or --mnist")
     print("\n".join(lines))
     if not args.no_readme:
-        write_readme([f"Measured by `python -m l2h.bench.quality {' '.join(argv or sys.argv[1:])}`.", "", *lines],
+        write_readme([f"Measured by `python -m l2h.bench.quality {' '.join(argv or sys.argv[1:])}` on "
+                      f"{machine()}.", "", *lines],
                      ROOT / "README.md")
 
 
