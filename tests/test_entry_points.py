@@ -115,7 +115,8 @@ def test_summary_over_a_sweep(tmp_path):
 
 def test_hparams_search_selects_on_validation(tmp_path):
     done = run("train.py", "-m", "hparams_search=grh_svm_grid", "model.alpha=0.6,0.9", "model.partitioner.l2=1e-4",
-               "model.lr=0.1", *FAST, *GRH_FAST, "protocol.n_validation=100", f"hydra.sweep.dir={tmp_path}")
+               "model.lr=0.1", "model.init=pca", *FAST, *GRH_FAST, "protocol.n_validation=100",
+               f"hydra.sweep.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
     runs = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert len(runs) == 2 and all(0 < r["validation_map"] <= 1 for r in runs)
