@@ -7,9 +7,9 @@ tables written into the README between <!-- quality:start --> and <!-- quality:e
 Sections: mAP of Hamming ranking on the standard protocol (1000 queries, 5000 labels) per dataset, bits and
 model, with SDH (l2h.bench.sdh, the papers' settings) run on the same split and features as a reference
 (grh_tutorial's per-bit scikit-learn SVMs take minutes per run on 5000 labels, so its rows use
---grh-tutorial-seeds, seed 0 by default); the tutorial protocol's precision@10 and candidates per radius at 16 bits; training time of grh_svm
-against the tutorial's scikit-learn loop (grh_tutorial) on the same split; peak training memory against the
-number of labelled items (each run in its own process)."""
+--grh-tutorial-seeds, seed 0 by default); the tutorial protocol's precision@10 and candidates per radius at
+16 bits; training time of grh_svm against the tutorial's scikit-learn loop (grh_tutorial) on the same split;
+peak training memory against the number of labelled items (each run in its own process)."""
 
 from __future__ import annotations
 
@@ -68,13 +68,13 @@ def cell(values, digits=3):
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v.mean():.{digits}f}"
 
 
-def map_table(data_args, name, models, bits_list, seeds, tutorial_seeds, with_sdh=True):
-    """``tutorial_seeds``: grh_tutorial's own (fewer) seeds, as its scikit-learn loop takes minutes per run."""
+def map_table(data_args, name, models, bits_list, seeds, grh_tutorial_seeds, with_sdh=True):
+    """``grh_tutorial_seeds``: grh_tutorial's own (fewer) seeds, as its scikit-learn loop takes minutes per run."""
     lines = [f"#### {name}: mAP of Hamming ranking, standard protocol (mean ± std over seeds {seeds})", "",
              "| model | " + " | ".join(f"{b} bits" for b in bits_list) + " | train s (32 bits) |",
              "|---|" + "---|" * (len(bits_list) + 1)]
     for model in models:
-        model_seeds = tutorial_seeds if model == "grh_tutorial" else seeds
+        model_seeds = grh_tutorial_seeds if model == "grh_tutorial" else seeds
         label = model if model_seeds == seeds else f"{model} (seeds {model_seeds})"
         row, seconds = [], []
         for bits in bits_list:
