@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -173,10 +175,41 @@ def test_knn_and_multilabel_graphs_match_dense_definitions(rng):
     assert np.allclose(knn.propagate(codes).numpy(), expected, atol=1e-5)
 
 
-def test_kernel_partitioner_round_trips_through_a_checkpoint(tmp_path, rng):
+@pytest.mark.parametrize("kind", ["fourier", "anchors"])
+def test_kernel_partitioners_round_trip_through_a_checkpoint(tmp_path, rng, kind):
     from l2h.models import KernelSVM
 
-    x = rng.normal(size=(50, 6)).astype(np.float32)
-    model = HashModel(Preprocessor(6).fit(x), KernelSVM(6, 16, features=64, gamma=0.5, seed=3))
+    x = rng.normal(size=(80, 6)).astype(np.float32)
+    pre = Preprocessor(6).fit(x)
+    partitioner = (KernelSVM(6, 16, features=64, gamma=0.5, seed=3) if kind == "fourier"
+                   else MLP(6, 16, hidden=8, anchors=20, kernel_width=0.7, seed=3))
+    model = HashModel(pre, partitioner.fit_inputs(torch.from_numpy(pre.transform(x))))
     loaded, _ = checkpoint.load(checkpoint.save(tmp_path / "k.ckpt", model, {"model": "grh_kernel"}))
     assert np.array_equal(loaded.encode(x), model.encode(x))
+
+
+def test_anchor_feature_map_follows_its_definition(rng):
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    svm = LinearSVM(3, 4, anchors=10, kernel_width=0.5, seed=1).fit_inputs(torch.from_numpy(x))
+    anchors = svm.anchor_points.numpy()
+    assert svm.linear.in_features == 10
+    assert all((np.abs(x - a).sum(1) == 0).any() for a in anchors)  # anchors are training items
+    d2 = ((x[:, None] - anchors[None]) ** 2).sum(-1)
+    nearest_other = np.where(d2 > 1e-12, d2, np.inf).min(1)
+    gamma = 1 / (2 * (0.5 * np.sqrt(nearest_other).mean()) ** 2)
+    assert svm.kernel_gamma.item() == pytest.approx(gamma, rel=1e-4)
+    rbf = np.exp(-gamma * d2)
+    expected = (rbf - rbf.mean(0)) / rbf.std(0, ddof=1)
+    assert np.allclose(svm.embed(torch.from_numpy(x)).numpy(), expected, atol=1e-3)
+    with pytest.raises(L2HError, match="only 40 training items"):
+        LinearSVM(3, 4, anchors=41).fit_inputs(torch.from_numpy(x))
+
+
+def test_grh_trains_on_the_anchor_kernel(rng):
+    x, y = blobs(rng, classes=4, spread=1.5)
+    grh = GRH(16, partial(LinearSVM, anchors=50, seed=0), alpha=1.0, rounds=2, steps=30, lr=0.01, init="pca")
+    partitioner = grh.fit(x[:300], y[:300], trainer=QUIET)
+    codes = np.where(partitioner(torch.from_numpy(x[300:])).detach().numpy() >= 0, 1, -1)
+    same = (y[300:, None] == y[None, 300:])
+    hamming = (codes[:, None] != codes[None]).sum(-1)
+    assert hamming[same].mean() + 4 < hamming[~same].mean()  # the kernel codes separate the classes

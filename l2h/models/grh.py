@@ -3,7 +3,8 @@
 Each round (one Lightning epoch):
   1. graph regularisation: ``B <- sgn(alpha * D^-1 S B + (1 - alpha) * B)`` over the training items;
   2. data-space partitioning: every bit's hash function is fitted to its refined bits, all bits at once,
-     by ``steps`` optimiser steps on the device (full-batch when ``batch_size`` is null).
+     by ``steps`` optimiser steps on the device (full-batch when ``batch_size`` is null), on the partitioner's
+     fixed feature map of the training items, computed once per fit.
 The codes entering the next round are the hash functions' own predictions, as in the paper. Round 0 starts
 from LSH, PCA or ITQ codes. Training data stay on the device for the whole fit.
 
@@ -91,14 +92,16 @@ class GRHModule(pl.LightningModule):
         self.register_buffer("weights", torch.ones_like(self.targets), persistent=False)
         self.flipped: list[float] = []  # fraction of bits the graph step changed, per round
 
+    @torch.no_grad()
     def on_fit_start(self):
         self.graph.build(self.features, self.labels)
+        self.embedded = self.partitioner.embed(self.features)
 
     @torch.no_grad()
     def on_train_epoch_start(self):
         if self.current_epoch > 0:  # the codes entering a round are the hash functions' predictions
             self.partitioner.eval()
-            self.targets = sgn(self.partitioner(self.features).float())
+            self.targets = sgn(self.partitioner.score(self.embedded).float())
             self.partitioner.train()
         refined = regularise(self.targets, self.graph, self.alpha, self.sign_first)
         self.flipped.append((refined != self.targets).float().mean().item())
@@ -128,7 +131,7 @@ class GRHModule(pl.LightningModule):
     def training_step(self, round_, batch_idx):
         optimiser = self.optimizers()
         for index in step_batches(self.features.shape[0], self.steps, self.batch_size, self.generator):
-            loss = self.partitioner.loss(self.partitioner(self.features[index]), self.targets[index],
+            loss = self.partitioner.loss(self.partitioner.score(self.embedded[index]), self.targets[index],
                                          self.weights[index])
             optimiser.zero_grad()
             self.manual_backward(loss)
@@ -166,6 +169,12 @@ class GRH(Hasher):
         initial = initial_codes(features, self.bits, self.init, self.random_hyperplanes(features.shape[1]),
                                 seed=self.seed)
         partitioner = self.make_partitioner(in_dim=features.shape[1], bits=self.bits)
+        if partitioner.anchors > len(features) // 2:
+            # anchors are training items, and each can be fitted through its own kernel value: with most items
+            # anchors the partitioner memorises them instead of learning the classes
+            logging.getLogger(__name__).info("%d training items: the partitioner's %d anchors lowered to %d, "
+                                                "half of them", len(features), partitioner.anchors, len(features) // 2)
+            partitioner = type(partitioner)(**{**partitioner.hparams(), "anchors": max(1, len(features) // 2)})
         partitioner.fit_inputs(torch.from_numpy(features))
         module = GRHModule(partitioner, self.graph, features, labels, initial, self.alpha, self.sign_first,
                            self.lr, self.steps, self.batch_size, self.balance, self.seed, validation, self.patience)
