@@ -169,12 +169,13 @@ class GRH(Hasher):
         initial = initial_codes(features, self.bits, self.init, self.random_hyperplanes(features.shape[1]),
                                 seed=self.seed)
         partitioner = self.make_partitioner(in_dim=features.shape[1], bits=self.bits)
-        if partitioner.anchors > len(features) // 2:
-            # anchors are training items, and each can be fitted through its own kernel value: with most items
-            # anchors the partitioner memorises them instead of learning the classes
-            logging.getLogger(__name__).info("%d training items: the partitioner's %d anchors lowered to %d, "
-                                                "half of them", len(features), partitioner.anchors, len(features) // 2)
-            partitioner = type(partitioner)(**{**partitioner.hparams(), "anchors": max(1, len(features) // 2)})
+        # anchors are training items, and each can be fitted through its own kernel value: with most items
+        # anchors the partitioner memorises them instead of learning the classes
+        most_anchors = max(1, len(features) // 2)
+        if partitioner.anchors > most_anchors:
+            logging.getLogger(__name__).info("%d training items: the partitioner's %d anchors lowered to %d, half of "
+                                             "them", len(features), partitioner.anchors, most_anchors)
+            partitioner = type(partitioner)(**{**partitioner.hparams(), "anchors": most_anchors})
         partitioner.fit_inputs(torch.from_numpy(features))
         module = GRHModule(partitioner, self.graph, features, labels, initial, self.alpha, self.sign_first,
                            self.lr, self.steps, self.batch_size, self.balance, self.seed, validation, self.patience)

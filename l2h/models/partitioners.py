@@ -70,7 +70,7 @@ class Partitioner(nn.Module):
             self.anchor_points.copy_(x[pick])
             nearest = torch.cat([self._nearest_other_anchor(block) for block in x.split(8192)])
             nearest = nearest[torch.isfinite(nearest)]
-            if nearest.numel() == 0 or nearest.max() == 0:
+            if nearest.numel() == 0:  # every item sits on every anchor
                 raise L2HError("cannot set the kernel width: the training items are all identical")
             sigma = self.kernel_width * nearest.sqrt().mean().item()
             self.kernel_gamma.fill_(1 / (2 * sigma ** 2))
