@@ -154,6 +154,7 @@ def probe_shells(qkeys, radii, masks, mask_lims, direct, directory, bucket_keys,
             scan = lo_m == hi_m
             probes = n_buckets if scan else hi_m - lo_m
             probed += probes
+            # written out again in multi_index_range: a shared inlined helper measured 2-3x slower at radius 3
             for p in range(probes):
                 if direct:
                     b = np.int64(key ^ masks[lo_m + p])
