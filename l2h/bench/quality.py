@@ -9,15 +9,19 @@ model, with SDH (l2h.bench.sdh, the papers' settings) run on the same split and 
 (grh_tutorial's per-bit scikit-learn SVMs take minutes per run on 5000 labels, so its rows use
 --grh-tutorial-seeds, seed 0 by default); the tutorial protocol's precision@10 and candidates per radius at
 16 bits; training time of grh_svm against the tutorial's scikit-learn loop (grh_tutorial) on the same split,
-one CPU thread each; peak training memory against the number of labelled items (each run in its own process)."""
+one CPU thread each; peak training memory against the number of labelled items (each run in its own process).
+
+With --cache DIR the standard-protocol runs are kept on disk, keyed by their settings, the code, the installed
+packages and the data files: an interrupted benchmark resumes where it stopped, and any change re-runs what it
+touches. The tutorial-protocol and memory sections always run afresh, so their timings come from one run."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,9 +43,51 @@ def run(overrides: list[str], threads: int | None = None) -> dict:
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(overrides)} failed:\n{done.stderr[-2000:]}")
-        metrics = json.loads((Path(out) / "metrics.json").read_text())
-    metrics["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return metrics
+        return json.loads((Path(out) / "metrics.json").read_text())
+
+
+def fingerprint(root: Path = ROOT) -> str:
+    """Hash of what a run's result depends on besides its settings: train.py, conf/, the l2h package (this
+    report-writing module aside) and the versions of Python and of the numerical packages."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(sys.version.encode())
+    for package in ("torch", "numpy", "scipy", "scikit-learn", "numba"):
+        digest.update(f"{package}={version(package)}".encode())
+    files = [root / "train.py", *sorted((root / "conf").rglob("*.yaml")), *sorted((root / "l2h").rglob("*.py"))]
+    for path in files:
+        if path.resolve() != Path(__file__).resolve():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_stamp(overrides: list[str]) -> list:
+    """Size and modification time of the files behind a data.path override, so a replaced file re-runs."""
+    paths = [ROOT / o.split("=", 1)[1] for o in overrides if o.startswith("data.path=")]  # as train.py reads it
+    files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+
+
+class RunCache:
+    """Finished runs' metrics in ``folder``, one JSON file per run, written whole or not at all."""
+
+    def __init__(self, folder: Path, code: str):
+        self.folder, self.code = Path(folder), code
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def get(self, overrides: list[str], compute) -> dict:
+        key = json.dumps([self.code, overrides, data_stamp(overrides)])
+        path = self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        if path.exists():
+            try:
+                return json.loads(path.read_text())["metrics"]
+            except (json.JSONDecodeError, KeyError):
+                pass  # unreadable: run again and overwrite
+        metrics = compute()
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"overrides": overrides, "metrics": metrics}))
+        os.replace(partial, path)
+        return metrics
 
 
 def sdh_map(data_args: list[str], bits: int, seed: int) -> float:
@@ -71,8 +117,12 @@ def cell(values, digits=3):
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v.mean():.{digits}f}"
 
 
-def map_table(data_args, name, models, bits_list, seeds, grh_tutorial_seeds, with_sdh=True):
+def map_table(data_args, name, models, bits_list, seeds, grh_tutorial_seeds, cache: RunCache | None = None,
+              with_sdh=True):
     """``grh_tutorial_seeds``: grh_tutorial's own (fewer) seeds, as its scikit-learn loop takes minutes per run."""
+    def measure(overrides):
+        return cache.get(overrides, lambda: run(overrides)) if cache else run(overrides)
+
     lines = [f"#### {name}: mAP of Hamming ranking, standard protocol (mean ± std over seeds {seeds})", "",
              "| model | " + " | ".join(f"{b} bits" for b in bits_list) + " | train s (32 bits) |",
              "|---|" + "---|" * (len(bits_list) + 1)]
@@ -81,7 +131,7 @@ def map_table(data_args, name, models, bits_list, seeds, grh_tutorial_seeds, wit
         label = model if model_seeds == seeds else f"{model} (seeds {model_seeds})"
         row, seconds = [], []
         for bits in bits_list:
-            runs = [run([*data_args, f"model={model}", f"bits={bits}", f"seed={s}", "eval.max_radius=2"])
+            runs = [measure([*data_args, f"model={model}", f"bits={bits}", f"seed={s}", "eval.max_radius=2"])
                     for s in model_seeds]
             row.append(cell([r["map"] for r in runs], 4))
             if bits == 32 or len(bits_list) == 1:
@@ -115,7 +165,8 @@ def tutorial_table(cifar, models, seeds, alphas=(), alpha_models=()):
         found[label] = (p, c, np.mean([r["train_seconds"] for r in runs]))
         lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in p) + " | "
                      + " | ".join(f"{x:.0f}" for x in c) + f" | {found[label][2]:.2f} |")
-        print(f"tutorial {label}: {p} {c}", flush=True)
+        print(f"tutorial {label}: precision@10 {' '.join(f'{x:.3f}' for x in p)}, candidates "
+              f"{' '.join(f'{x:.0f}' for x in c)}", flush=True)
     if "grh_svm" in found and "grh_tutorial" in found:
         svm, tut = found["grh_svm"], found["grh_tutorial"]
         lines += ["", f"Training time, same split and bits, one CPU thread each: grh_svm {svm[2]:.2f} s against the "
@@ -172,12 +223,15 @@ def main(argv=None):
     parser.add_argument("--tutorial-alphas", type=float, nargs="*", default=[0.7, 0.8])
     parser.add_argument("--alpha-models", nargs="*", default=["grh_mlp", "grh_kernel"])
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[15000, 30000, 59000])
+    parser.add_argument("--cache", metavar="DIR", help="keep the standard-protocol runs here and reuse those "
+                        "made by the same code, packages and data (resumes an interrupted benchmark)")
     parser.add_argument("--no-readme", action="store_true", help="print only")
     args = parser.parse_args(argv)
+    cache = RunCache(Path(args.cache), fingerprint()) if args.cache else None
     lines = []
     if args.cifar:
         lines += map_table(["data=cifar10_gist", f"data.path={args.cifar}"], "CIFAR-10 GIST-512", args.models,
-                           args.bits, args.seeds, args.grh_tutorial_seeds) + [""]
+                           args.bits, args.seeds, args.grh_tutorial_seeds, cache) + [""]
         tutorial_models = REFERENCES + [m for m in args.models if m not in REFERENCES]
         lines += tutorial_table(args.cifar, tutorial_models, args.tutorial_seeds, args.tutorial_alphas,
                                 [m for m in args.alpha_models if m in args.models]) + [""]
@@ -185,7 +239,7 @@ def main(argv=None):
             lines += memory_table(args.cifar, args.memory_sizes) + [""]
     if args.mnist:
         lines += map_table(["data=mnist", f"data.path={args.mnist}"], "MNIST", args.models, args.bits,
-                           args.seeds, args.grh_tutorial_seeds) + [""]
+                           args.seeds, args.grh_tutorial_seeds, cache) + [""]
     if not lines:
         parser.error("give --cifar and/or --mnist")
     print("\n".join(lines))

@@ -1,0 +1,56 @@
+"""The quality benchmark's run cache: a finished run is reused only while its settings, code and data are the
+same, and a cache file is never read half-written."""
+
+import shutil
+
+from l2h.bench.quality import RunCache, fingerprint
+from tests.conftest import ROOT
+
+
+class Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return {"map": 0.5, "call": self.calls}
+
+
+def test_a_run_is_reused_only_for_the_same_settings_and_code(tmp_path):
+    compute = Counter()
+    cache = RunCache(tmp_path, code="a")
+    first = cache.get(["model=grh_svm", "seed=0"], compute)
+    assert cache.get(["model=grh_svm", "seed=0"], compute) == first and compute.calls == 1
+    cache.get(["model=grh_svm", "seed=1"], compute)
+    RunCache(tmp_path, code="b").get(["model=grh_svm", "seed=0"], compute)
+    assert compute.calls == 3
+
+
+def test_a_replaced_data_file_runs_again(tmp_path):
+    data = tmp_path / "features.npz"
+    data.write_bytes(b"one")
+    compute, cache = Counter(), RunCache(tmp_path / "cache", code="a")
+    cache.get([f"data.path={data}"], compute)
+    data.write_bytes(b"other")
+    cache.get([f"data.path={data}"], compute)
+    assert compute.calls == 2
+
+
+def test_an_unreadable_entry_runs_again(tmp_path):
+    compute, cache = Counter(), RunCache(tmp_path, code="a")
+    cache.get(["seed=0"], compute)
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text('{"metrics": {"map"')
+    assert cache.get(["seed=0"], compute) == {"map": 0.5, "call": 2}
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_fingerprint_follows_the_code(tmp_path):
+    copy = tmp_path / "l2h-copy"
+    for part in ("conf", "l2h"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "train.py", copy / "train.py")
+    before = fingerprint(copy)
+    assert fingerprint(copy) == before
+    (copy / "conf" / "model" / "grh_svm.yaml").write_text("alpha: 0.5\n", encoding="utf-8")
+    assert fingerprint(copy) != before
