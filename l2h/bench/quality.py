@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from l2h.eval.report import write_json
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["lsh", "grh_tutorial", "grh_svm", "grh_mlp", "grh_kernel"]
 REFERENCES = ["lsh", "grh_tutorial"]  # always in the tutorial-protocol table
@@ -69,7 +71,7 @@ def data_stamp(overrides: list[str]) -> list:
 
 
 class RunCache:
-    """Finished runs' metrics in ``folder``, one JSON file per run, written whole or not at all."""
+    """Finished runs' metrics in ``folder``, one JSON file per run, written atomically."""
 
     def __init__(self, folder: Path, code: str):
         self.folder, self.code = Path(folder), code
@@ -84,9 +86,7 @@ class RunCache:
             except (json.JSONDecodeError, KeyError):
                 pass  # unreadable: run again and overwrite
         metrics = compute()
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps({"overrides": overrides, "metrics": metrics}))
-        os.replace(partial, path)
+        write_json(path, {"overrides": overrides, "metrics": metrics})
         return metrics
 
 
@@ -119,7 +119,8 @@ def cell(values, digits=3):
 
 def map_table(data_args, name, models, bits_list, seeds, grh_tutorial_seeds, cache: RunCache | None = None,
               with_sdh=True):
-    """``grh_tutorial_seeds``: grh_tutorial's own (fewer) seeds, as its scikit-learn loop takes minutes per run."""
+    """``grh_tutorial_seeds``: grh_tutorial's own seeds, which can be fewer, as its scikit-learn loop takes minutes
+    per run; ``cache`` reuses finished runs."""
     def measure(overrides):
         return cache.get(overrides, lambda: run(overrides)) if cache else run(overrides)
 
