@@ -9,11 +9,13 @@ model, with SDH (l2h.bench.sdh, the papers' settings) run on the same split and 
 (grh_tutorial's per-bit scikit-learn SVMs take minutes per run on 5000 labels: --grh-tutorial-seeds can give
 its rows fewer seeds); the tutorial protocol's precision@10 and candidates per radius at
 16 bits; training time of grh_svm against the tutorial's scikit-learn loop (grh_tutorial) on the same split,
-one CPU thread each; peak training memory against the number of labelled items (each run in its own process).
+one CPU thread each; grh_svm's training time at 64 bits and 10 rounds on the CPU and on the GPU when there is
+one; peak training memory against the number of labelled items (each run in its own process).
 
 With --cache DIR the standard-protocol runs are kept on disk, keyed by their settings, the code, the installed
 packages and the data files: an interrupted benchmark resumes where it stopped, and any change re-runs what it
-touches. The tutorial-protocol and memory sections always run afresh, so their timings come from one run."""
+touches. The tutorial-protocol, speed and memory sections always run afresh, so their timings come from one
+run."""
 
 from __future__ import annotations
 
@@ -176,6 +178,28 @@ def tutorial_table(cifar, models, seeds, alphas=(), alpha_models=()):
     return lines
 
 
+def speed_table(cifar, seeds):
+    """grh_svm's training time on 5000 labels, 64 bits, 10 rounds, full batch, on the CPU and on the GPU when
+    there is one. Each run is its own train.py process, so a GPU figure includes the device's start-up."""
+    import torch
+
+    devices = {"cpu": f"CPU ({os.cpu_count()} cores)"}
+    if torch.cuda.is_available():
+        devices["gpu"] = f"GPU ({torch.cuda.get_device_name(0)})"
+    lines = [f"#### Training time of grh_svm: 5000 labels, 64 bits, 10 rounds, full batch (seeds {seeds})", "",
+             "| trainer | train s | rounds run |", "|---|---|---|"]
+    for trainer, label in devices.items():
+        runs = [run(["data=cifar10_gist", f"data.path={cifar}", "model=grh_svm", "bits=64", "model.rounds=10",
+                     f"seed={s}", f"trainer={trainer}", "eval.compute_map=false", "eval.max_radius=0"])
+                for s in seeds]
+        rounds = {len(r["training"]["flipped"]) for r in runs}
+        lines.append(f"| {label} | {cell([r['train_seconds'] for r in runs], 2)} | {', '.join(map(str, rounds))} |")
+        print(lines[-1], flush=True)
+    if "gpu" not in devices:
+        lines.append("| GPU | not measured: no GPU on this machine | |")
+    return lines
+
+
 def memory_table(cifar, sizes):
     lines = ["#### Peak memory training grh_svm (32 bits) on n labelled CIFAR-10 items, own process", "",
              "| labelled items | peak RSS (MiB) | train s |", "|---|---|---|"]
@@ -236,6 +260,7 @@ def main(argv=None):
         tutorial_models = REFERENCES + [m for m in args.models if m not in REFERENCES]
         lines += tutorial_table(args.cifar, tutorial_models, args.tutorial_seeds, args.tutorial_alphas,
                                 [m for m in args.alpha_models if m in args.models]) + [""]
+        lines += speed_table(args.cifar, args.seeds) + [""]
         if args.memory_sizes:
             lines += memory_table(args.cifar, args.memory_sizes) + [""]
     if args.mnist:

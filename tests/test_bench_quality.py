@@ -1,7 +1,9 @@
-"""The quality benchmark's run cache: a finished run is reused only while its settings, code and data are the
-same, and an unreadable entry is run again and rewritten whole."""
+"""The quality benchmark: its run cache reuses a finished run only while its settings, code and data are the
+same, and rewrites an unreadable entry whole; its speed section times the full job on every device."""
 
 import shutil
+
+import numpy as np
 
 from l2h.bench.quality import RunCache, fingerprint
 from tests.conftest import ROOT
@@ -54,3 +56,18 @@ def test_the_fingerprint_follows_the_code(tmp_path):
     assert fingerprint(copy) == before
     (copy / "conf" / "model" / "grh_svm.yaml").write_text("alpha: 0.5\n", encoding="utf-8")
     assert fingerprint(copy) != before
+
+
+def test_the_speed_section_trains_all_ten_rounds_on_each_device(tmp_path, rng):
+    import scipy.io
+    import torch
+
+    from l2h.bench.quality import speed_table
+
+    labels = np.repeat(np.arange(10), 650)  # enough for the standard protocol's 1000 queries and 5000 labels
+    features = rng.normal(size=(labels.size, 512)) + labels[:, None] * 0.05
+    scipy.io.savemat(tmp_path / "gist.mat", {"X": features, "X_class": labels[None, :].astype(float)})
+    lines = speed_table(str(tmp_path / "gist.mat"), seeds=[0])
+    measured = [line for line in lines if line.startswith(("| CPU", "| GPU")) and "not measured" not in line]
+    assert measured[0].startswith("| CPU") and len(measured) == 1 + torch.cuda.is_available()
+    assert all(line.endswith("| 10 |") for line in measured)  # no early stop: the job is 10 rounds
