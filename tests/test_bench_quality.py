@@ -1,6 +1,7 @@
 """The quality benchmark: its run cache reuses a finished run only while its settings, code and data are the
 same, and rewrites an unreadable entry whole; its speed section times the full job on every device."""
 
+import os
 import shutil
 
 import numpy as np
@@ -36,6 +37,18 @@ def test_a_replaced_data_file_runs_again(tmp_path):
     data.write_bytes(b"other")
     cache.get([f"data.path={data}"], compute)
     assert compute.calls == 2
+
+
+def test_a_restored_copy_of_the_same_data_file_is_reused(tmp_path):
+    data = tmp_path / "features.npz"
+    data.write_bytes(b"one")
+    compute, cache = Counter(), RunCache(tmp_path / "cache", code="a")
+    cache.get([f"data.path={data}"], compute)
+    data.unlink()
+    data.write_bytes(b"one")
+    os.utime(data, ns=(10**9, 10**9))  # a copy's new timestamps
+    cache.get([f"data.path={data}"], compute)
+    assert compute.calls == 1
 
 
 def test_an_unreadable_entry_runs_again(tmp_path):

@@ -20,6 +20,7 @@ run."""
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -66,10 +67,21 @@ def fingerprint(root: Path = ROOT) -> str:
 
 
 def data_stamp(overrides: list[str]) -> list:
-    """Size and modification time of the files behind a data.path override, so a replaced file re-runs."""
+    """Content hashes of the files behind a data.path override: a replaced file re-runs, while a copy of the same
+    file (new timestamps, as when a data folder is restored) still hits."""
     paths = [ROOT / o.split("=", 1)[1] for o in overrides if o.startswith("data.path=")]  # as train.py reads it
     files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
-    return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return [(str(f), file_digest(f, f.stat().st_size, f.stat().st_mtime_ns)) for f in files]
+
+
+@functools.lru_cache(maxsize=None)
+def file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file, remembered while its size and modification time stay the same."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class RunCache:
