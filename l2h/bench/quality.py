@@ -193,18 +193,16 @@ def tutorial_table(cifar, models, seeds, alphas=(), alpha_models=()):
 def speed_table(cifar, seeds):
     """grh_svm's training time on 5000 labels, 64 bits, 10 rounds, full batch, on the CPU and on the GPU when
     there is one. Each run is its own train.py process, so a GPU figure includes the device's start-up."""
-    import torch
-
     devices = {"cpu": f"CPU ({os.cpu_count()} cores)"}
-    if torch.cuda.is_available():
-        devices["gpu"] = f"GPU ({torch.cuda.get_device_name(0)})"
+    if gpu_name():
+        devices["gpu"] = f"GPU ({gpu_name()})"
     lines = [f"#### Training time of grh_svm: 5000 labels, 64 bits, 10 rounds, full batch (seeds {seeds})", "",
              "| trainer | train s | rounds run |", "|---|---|---|"]
     for trainer, label in devices.items():
         runs = [run(["data=cifar10_gist", f"data.path={cifar}", "model=grh_svm", "bits=64", "model.rounds=10",
                      f"seed={s}", f"trainer={trainer}", "eval.compute_map=false", "eval.max_radius=0"])
                 for s in seeds]
-        rounds = {len(r["training"]["flipped"]) for r in runs}
+        rounds = sorted({len(r["training"]["flipped"]) for r in runs})
         lines.append(f"| {label} | {cell([r['train_seconds'] for r in runs], 2)} | {', '.join(map(str, rounds))} |")
         print(lines[-1], flush=True)
     if "gpu" not in devices:
@@ -230,11 +228,14 @@ def memory_table(cifar, sizes):
     return lines
 
 
-def machine() -> str:
+def gpu_name() -> str | None:
     import torch
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores, {gpu}"
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} CPU cores, {gpu_name() or 'no GPU'}"
 
 
 def write_readme(lines, readme: Path):
