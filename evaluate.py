@@ -1,18 +1,9 @@
-"""Evaluate a trained checkpoint without training: encode, index, search and report.
+"""Evaluate a trained checkpoint without training (the same command as the installed ``l2h-evaluate``).
 
-    python evaluate.py ckpt_path=outputs/.../model.ckpt data=cifar10_gist data.path=Gist512CIFAR10.mat protocol=tutorial
+    python evaluate.py ckpt_path=outputs/.../model.ckpt          # on the data, protocol and seed it was trained with
 """
 
-import hydra
-from omegaconf import DictConfig
-
-from l2h import cli, pipeline
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-def main(cfg: DictConfig) -> float:
-    return cli.run(pipeline.evaluate, cfg)
-
+from l2h.cli.evaluate import main
 
 if __name__ == "__main__":
     main()

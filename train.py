@@ -1,21 +1,13 @@
-"""Train a hasher, save its checkpoint, index the database in a hash table and report the evaluation.
+"""Train a hasher, save its checkpoint, index the database and report the evaluation (the same command as the
+installed ``l2h-train``; configs in l2h/conf, also reachable as conf/).
 
-    python train.py                                   # GRH-MLP on the embedded digits data
+    python train.py                                   # grh_mlp on the embedded digits data
     python train.py data=cifar10_gist data.path=Gist512CIFAR10.mat protocol=tutorial model=grh_svm bits=16
-    python train.py -m model=lsh,grh_svm,grh_mlp bits=16,32,64     # one job per combination
+    python train.py -m model=lsh,itq,grh_svm bits=16,32,64     # one job per combination
 
-Config groups: data, protocol, model, trainer, eval (see conf/). `python train.py --help` lists the options."""
+`python train.py --help` lists every group and option."""
 
-import hydra
-from omegaconf import DictConfig
-
-from l2h import cli, pipeline
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float:
-    return cli.run(pipeline.train, cfg)
-
+from l2h.cli.train import main
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,16 @@
 """The runs behind ``train.py`` and ``evaluate.py``: load, split, fit, checkpoint, index, search, report.
 
-Each step is a function of the composed Hydra config, so the same runs work from Python, tests and sweeps."""
+Every config group is instantiated by its ``_target_`` (data source, protocol, model, index, trainer, logger,
+eval), all of them before any work starts, so an impossible setting is refused in one line before data are
+read or a model is trained. Each step is a function of the composed config, so the same runs work from
+Python, tests and sweeps."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,131 +18,264 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from l2h import checkpoint, provenance
+from l2h import checkpoint, io, provenance
 from l2h.data.dataset import Dataset
-from l2h.data.loaders import load_dataset
 from l2h.data.preprocess import Preprocessor
-from l2h.data.protocols import Split, make_split
+from l2h.data.protocols import Protocol, Split
 from l2h.errors import L2HError
-from l2h.eval import report
 from l2h.eval.metrics import ranking_metrics
 from l2h.eval.radius_sweep import radius_sweep
-from l2h.eval.relevance import Relevance, from_labels, from_neighbours
-from l2h.index.hash_index import HashIndex
-from l2h.models.base import HashModel
+from l2h.eval.relevance import Relevance, from_ground_truth, from_labels, from_neighbours
+from l2h.eval.settings import EvalSettings
+from l2h.hashers.base import Hasher
+from l2h.model import HashModel
+from l2h.report import run as report
+from l2h.report.folder import RunFolder, check_writable
 
-_DATA_OPTIONS = ("features", "labels", "labels_path")
-_PROTOCOL_OPTIONS = ("n_query", "n_train", "n_validation")
-
-
-def load_data(cfg: DictConfig) -> Dataset:
-    options = {k: cfg.data[k] for k in _DATA_OPTIONS if k in cfg.data}
-    if cfg.data.format != "digits" and not cfg.data.get("path"):
-        raise L2HError(f"data={cfg.data.name} reads a file: add data.path=/path/to/{cfg.data.get('example', 'file')}")
-    return load_dataset(cfg.data.format, cfg.data.get("path"), name=cfg.data.name, **options)
+# settings that change what a run computes only through these names in the stored config
+_RUN_SETTINGS = ("data", "protocol", "seed")
 
 
-def split_data(cfg: DictConfig, data: Dataset) -> Split:
-    if data.labels is None and cfg.eval.relevance == "labels":
+def build(node, what: str, **kwargs):
+    """Instantiate one config group; a failure is one line naming the group."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, L2HError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, L2HError):
+            raise cause from None
+        reason = str(cause or exc).strip().splitlines()[-1] if str(cause or exc).strip() else type(exc).__name__
+        raise L2HError(f"the {what} config does not build ({reason}): check the {what}.* settings") from None
+    except L2HError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise L2HError(f"the {what} config does not build ({exc}): check the {what}.* settings") from None
+
+
+def _container(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
+def _with_image_shape(node, shape):
+    """Fill every ``image_shape: null`` of a config (the CNN's, wherever it sits) with the data's item shape."""
+    if isinstance(node, dict):
+        return {k: (list(shape) if k == "image_shape" and v is None and shape else _with_image_shape(v, shape))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with_image_shape(v, shape) for v in node]
+    return node
+
+
+def check_bits(bits) -> int:
+    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 4096:
+        raise L2HError(f"bits={bits!r}: the code length must be a positive integer (8 to 1024 bits are the usual "
+                       "range), e.g. bits=16, 32 or 64")
+    return bits
+
+
+def build_hasher(cfg: DictConfig, item_shape=None) -> Hasher:
+    model = _with_image_shape(_container(cfg.model), item_shape)
+    model.pop("name", None)
+    hasher = build(model, "model")
+    if not isinstance(hasher, Hasher):
+        raise L2HError(f"model._target_ {cfg.model.get('_target_')} does not build an l2h hasher: its class must "
+                       "subclass l2h.hashers.base.Hasher")
+    return hasher
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """Build (and drop) a trainer from the settings, so an impossible accelerator is refused before training."""
+    import torch
+
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise L2HError(f"trainer.accelerator={accelerator} asks for a GPU but this machine has none: use "
+                       "trainer=cpu, or trainer=default (the GPU when there is one)")
+    from l2h.training.trainer import build_trainer
+
+    build_trainer(build(cfg.trainer, "trainer"), max_epochs=1, callbacks=[], logger=False,
+                  enable_progress_bar=False)
+
+
+@dataclass
+class Parts:
+    """A run's instantiated config groups."""
+
+    source: object
+    protocol: Protocol
+    hasher: Hasher | None
+    make_index: object
+    settings: EvalSettings
+
+
+def build_parts(cfg: DictConfig, training: bool) -> Parts:
+    """Every group, checked now: nothing is read or trained before all settings are known to be possible."""
+    if training:
+        check_bits(cfg.bits)
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise L2HError(f"seed={cfg.get('seed')!r}: the seed must be a non-negative integer")
+    settings = build(cfg.eval, "eval")
+    if training:
+        settings.check_bits(cfg.bits)
+    source = build(cfg.data, "data")
+    protocol = build(cfg.protocol, "protocol")
+    hasher = build_hasher(cfg) if training else None
+    make_index = build(cfg.index, "index")
+    if training:
+        check_trainer(cfg)
+        make_index(bits=cfg.bits)  # an index that cannot hold these codes is refused before training
+    return Parts(source, protocol, hasher, make_index, settings)
+
+
+def trainer_factory(cfg: DictConfig, logs: Path):
+    """The trainer settings with the run's logger (CSV by default) writing into the run folder's logs."""
+    logger = build(cfg.logger, "logger", save_dir=str(logs)) if cfg.get("logger") else False
+    return functools.partial(build(cfg.trainer, "trainer"), logger=logger, default_root_dir=str(logs))
+
+
+def split_data(cfg: DictConfig, data: Dataset, protocol: Protocol, settings: EvalSettings) -> Split:
+    if settings.relevance == "labels" and data.labels is None:
         raise L2HError(f"{data.name} has no labels to tell relevant items apart: give data.labels, or set "
                        "eval.relevance=neighbours to judge by the true nearest neighbours")
-    options = {k: cfg.protocol[k] for k in _PROTOCOL_OPTIONS if k in cfg.protocol}
-    return make_split(cfg.protocol.name, data, seed=cfg.seed, **options)
+    return protocol.split(data, seed=cfg.seed)
 
 
-def build_hasher(cfg: DictConfig):
-    if cfg.bits <= 0:
-        raise L2HError(f"bits={cfg.bits}: the code length must be positive, e.g. bits=16, 32 or 64")
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model_cfg.pop("name", None)
-    try:
-        return instantiate(model_cfg)
-    except InstantiationException as exc:
-        if isinstance(exc.__cause__, L2HError):
-            raise exc.__cause__ from None
-        raise L2HError(f"the model config does not build: {str(exc).splitlines()[-1]}") from None
-
-
-def check_eval(cfg: DictConfig, bits: int) -> None:
-    if cfg.eval.max_radius > bits:
-        raise L2HError(f"eval.max_radius={cfg.eval.max_radius} is larger than the code length ({bits} bits): "
-                       f"use eval.max_radius<={bits}")
+def stored_config(cfg: DictConfig) -> dict:
+    """The run's config as the checkpoint keeps it, with the data file's path made absolute so that evaluating
+    the checkpoint from another folder finds the same file."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("path", "labels_path", "queries_path", "ground_truth_path"):
+        if config["data"].get(key):
+            config["data"][key] = str(Path(config["data"][key]).expanduser().resolve())
+    return config
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict:
     """Fit the configured hasher, save its checkpoint, evaluate it and write the run's report."""
-    check_eval(cfg, cfg.bits)
-    hasher = build_hasher(cfg)
-    data = load_data(cfg)
-    split = split_data(cfg, data)
-    preprocess = Preprocessor(data.dim).fit(data.features[split.train])
-    train_x = preprocess.transform(data.features[split.train])
-    start = time.perf_counter()
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    validation = None
-    if split.validation.size and data.labels is not None:
-        validation = (preprocess.transform(data.features[split.validation]), data.labels[split.validation])
-    hash_functions = hasher.fit(train_x, None if data.labels is None else data.labels[split.train],
-                                trainer=trainer, validation=validation)
-    train_seconds = time.perf_counter() - start
-    model = HashModel(preprocess, hash_functions)
-    ckpt = checkpoint.save(output_dir / "model.ckpt", model,
-                           {"model": cfg.model.name, "config": OmegaConf.to_container(cfg, resolve=True)})
-    metrics = evaluate_model(cfg, model, cfg.model.name, data, split, output_dir, ckpt, train_seconds,
-                             training=getattr(hasher, "history", {}))
-    return metrics
+    parts = build_parts(cfg, training=True)
+    check_writable(output_dir)
+    data = parts.source.load()
+    split = split_data(cfg, data, parts.protocol, parts.settings)
+    hasher = build_hasher(cfg, data.item_shape) if data.item_shape else parts.hasher
+    train_labels = None if data.labels is None else data.labels[split.train]
+    if hasher.supervised and train_labels is None:
+        hasher.check_labels(None)
+    with RunFolder(output_dir) as folder:
+        preprocess = Preprocessor(data.dim).fit(data.rows(split.train))
+        train_x = preprocess.transform(data.rows(split.train))
+        validation = None
+        if split.validation.size and data.labels is not None:
+            validation = (preprocess.transform(data.rows(split.validation)), data.labels[split.validation])
+        start = time.perf_counter()
+        encoder = hasher.fit(train_x, train_labels, validation=validation,
+                             trainer=trainer_factory(cfg, folder.stage_folder("logs")))
+        train_seconds = time.perf_counter() - start
+        model = HashModel(preprocess, encoder)
+        ckpt = output_dir / "model.ckpt"
+        meta = {"model": cfg.model.name, "train_seconds": train_seconds, "config": stored_config(cfg)}
+        folder.stage("model.ckpt", checkpoint.to_bytes(model, meta))
+        return evaluate_model(cfg, parts, model, cfg.model.name, data, split, folder, ckpt, train_seconds,
+                              training=hasher.history)
 
 
-def evaluate(cfg: DictConfig, output_dir: Path) -> dict:
-    """Evaluate a saved checkpoint on the configured data and protocol, without training."""
+def with_training_settings(cfg: DictConfig, meta: dict, overridden: set[str]) -> tuple[DictConfig, list[str]]:
+    """The evaluation config with the data, protocol and seed of the training run, except those the user set on
+    the command line; and a note for each setting the user changed from the training run's."""
+    trained = meta.get("config") or {}
+    cfg = copy.deepcopy(cfg)
+    notes = []
+    OmegaConf.set_struct(cfg, False)
+    for key in _RUN_SETTINGS:
+        if key not in trained:
+            continue
+        if key in overridden:
+            if OmegaConf.to_container(OmegaConf.create({key: cfg[key]}), resolve=True)[key] != trained[key]:
+                notes.append(f"{key} differs from the training run's (trained with {key}={_brief(trained[key])}): "
+                             "the scores are on another split or data")
+        else:
+            cfg[key] = trained[key]
+    OmegaConf.set_struct(cfg, True)
+    return cfg, notes
+
+
+def _brief(value) -> str:
+    if isinstance(value, dict):
+        shown = {k: v for k, v in value.items() if k in ("name", "path", "n_query", "n_train", "n_validation")}
+        return str(shown or value)
+    return str(value)
+
+
+def evaluate(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None) -> dict:
+    """Evaluate a saved checkpoint without training: by default on the data, protocol and seed it was trained
+    with; a user's override of any of them is applied and noted in the report."""
+    if not cfg.get("ckpt_path"):
+        raise L2HError("no checkpoint given: pass ckpt_path=/path/to/model.ckpt from a training run")
     model, meta = checkpoint.load(cfg.ckpt_path)
-    check_eval(cfg, model.bits)
-    data = load_data(cfg)
+    cfg, notes = with_training_settings(cfg, meta, overridden or set())
+    parts = build_parts(cfg, training=False)
+    parts.settings.check_bits(model.bits)
+    parts.make_index(bits=model.bits)
+    check_writable(output_dir)
+    data = parts.source.load()
     if data.dim != model.in_dim:
         raise L2HError(f"{data.name} has {data.dim}-dimensional features but the checkpoint was trained on "
-                       f"{model.in_dim}: evaluate it on data of the same kind")
-    return evaluate_model(cfg, model, meta.get("model", "unknown"), data, split_data(cfg, data), output_dir,
-                          Path(cfg.ckpt_path), float("nan"))
+                       f"{model.in_dim}: evaluate it on data of the kind it was trained on")
+    split = split_data(cfg, data, parts.protocol, parts.settings)
+    with RunFolder(output_dir) as folder:
+        return evaluate_model(cfg, parts, model, meta.get("model", "unknown"), data, split, folder,
+                              Path(cfg.ckpt_path), meta.get("train_seconds", float("nan")), notes=notes,
+                              evaluated_from=str(Path(cfg.ckpt_path).resolve()))
 
 
-def metrics_device(cfg: DictConfig) -> str | None:
-    """eval.device: auto (the GPU when there is one, else the compiled CPU pass), cpu, or a torch device."""
-    import torch
-
-    choice = cfg.eval.get("device", "auto")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else None
-    return None if choice == "cpu" else choice
-
-
-def make_relevance(cfg: DictConfig, data: Dataset, split: Split, query_features: np.ndarray,
-                   database_features: np.ndarray) -> Relevance:
-    """Relevance by labels (shared class or label), or by the true k nearest neighbours among the given
-    (preprocessed) features."""
-    if cfg.eval.relevance == "labels":
+def make_relevance(settings: EvalSettings, data: Dataset, split: Split, query_x: np.ndarray,
+                   db_x: np.ndarray) -> Relevance:
+    """Relevance by labels (shared class or label), by the data file's ground truth, or by the true k nearest
+    neighbours among the given (preprocessed) features."""
+    kind = settings.relevance
+    if kind == "auto":
+        kind = "labels" if data.labels is not None else "given" if data.neighbors is not None else "neighbours"
+    if kind == "labels":
+        if split.external_queries:
+            raise L2HError(f"{data.name}'s own queries have no labels: use eval.relevance=given or neighbours")
         return from_labels(data.labels[split.query], data.labels[split.database])
-    if cfg.eval.relevance == "neighbours":
-        return from_neighbours(query_features, database_features, k=cfg.eval.neighbours_k,
-                               metric=cfg.eval.neighbours_metric)
-    raise L2HError(f"eval.relevance={cfg.eval.relevance!r} is not labels or neighbours")
+    if kind == "given":
+        if data.neighbors is None or not split.external_queries:
+            raise L2HError("eval.relevance=given needs a file with its own queries and their true neighbours "
+                           "(an ann-benchmarks .hdf5) and protocol=given")
+        return from_ground_truth(data.neighbors, len(split.database))
+    return from_neighbours(query_x, db_x, k=settings.neighbours_k, metric=settings.neighbours_metric)
 
 
-def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, split: Split, output_dir: Path,
-                   ckpt: Path, train_seconds: float, training: dict | None = None) -> dict:
-    """Encode, index the database in a hash table, sweep the radius, rank, and write every report file."""
+def warnings_for(data: Dataset, split: Split, relevance: Relevance) -> list[str]:
+    found = []
+    if relevance.mode == 0 and data.labels is not None:
+        if np.unique(data.labels[split.database]).size == 1:
+            found.append("every database item has the same class, so every item is relevant to every query: "
+                         "precision and mAP are 1 whatever the codes")
+    return found
+
+
+def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, data: Dataset, split: Split,
+                   folder: RunFolder, ckpt: Path, train_seconds: float, training: dict | None = None,
+                   notes: list[str] | None = None, evaluated_from: str | None = None) -> dict:
+    """Encode, index the database, sweep the radius, rank, and commit every report file of the run."""
+    settings = parts.settings
     # preprocessed once: the codes, the cosine re-ranking and neighbour relevance all read these
-    query_x = model.preprocess.transform(data.features[split.query])
-    db_x = model.preprocess.transform(data.features[split.database])
+    query_rows = data.queries[split.query] if split.external_queries else data.rows(split.query)
+    query_x = model.preprocess.transform(np.asarray(query_rows, dtype=np.float32))
+    db_x = model.preprocess.transform(data.rows(split.database))
     query_codes, db_codes = model.encode(query_x, preprocessed=True), model.encode(db_x, preprocessed=True)
-    relevance = make_relevance(cfg, data, split, query_x, db_x)
-    index = HashIndex(model.bits)
+    relevance = make_relevance(settings, data, split, query_x, db_x)
+    index = parts.make_index(bits=model.bits)
     index.add(db_codes)
-    sweep = radius_sweep(index, query_codes, relevance, cfg.eval.max_radius, k=cfg.eval.k,
-                         rerank=cfg.eval.rerank, empty_policy=cfg.eval.empty_policy,
-                         query_features=query_x, database_features=db_x)
-    ranking = (ranking_metrics(query_codes, db_codes, relevance, model.bits, ks=tuple(cfg.eval.ks),
-                               Rs=tuple(cfg.eval.map_at), device=metrics_device(cfg)).summary(cfg.eval.empty_policy)
-               if cfg.eval.compute_map else {"map": float("nan")})
+    sweep = radius_sweep(index, query_codes, relevance, settings.max_radius, k=settings.k, rerank=settings.rerank,
+                         empty_policy=settings.empty_policy, query_features=query_x, database_features=db_x)
+    ranking = (ranking_metrics(query_codes, db_codes, relevance, model.bits, ks=tuple(settings.ks),
+                               Rs=tuple(settings.map_at), device=settings.metrics_device())
+               .summary(settings.empty_policy) if settings.compute_map else {"map": float("nan")})
+    val_map = (training or {}).get("val_map")
     metrics = {
         "model": name,
         "bits": model.bits,
@@ -145,29 +284,74 @@ def evaluate_model(cfg: DictConfig, model: HashModel, name: str, data: Dataset, 
         "seed": int(cfg.seed),
         "n_query": int(split.query.size),
         "n_train": int(split.train.size),
+        "n_validation": int(split.validation.size),
         "n_database": int(split.database.size),
         "train_seconds": train_seconds,
         "map": ranking["map"],
         "checkpoint": str(ckpt.resolve()),
-        "radius": [{"radius": r.radius, "precision_at_10": r.precision_at_k, "mean_candidates": r.mean_candidates,
-                    "mean_query_ms": r.mean_query_ms, "empty_fraction": r.empty_fraction,
-                    "mean_buckets_probed": r.mean_buckets_probed} for r in sweep],
+        "evaluated_from": evaluated_from,
+        "index": type(index).__name__,
+        "radius": [{"radius": r.radius, f"precision_at_{settings.k}": r.precision_at_k,
+                    "mean_candidates": r.mean_candidates, "mean_query_ms": r.mean_query_ms,
+                    "empty_fraction": r.empty_fraction, "mean_buckets_probed": r.mean_buckets_probed}
+                   for r in sweep],
         "ranking": {k: v for k, v in ranking.items() if k != "map"},
         "training": training or {},
-        "validation_map": max(training["val_map"]) if training and training.get("val_map") else None,
-        "eval": {"k": cfg.eval.k, "rerank": cfg.eval.rerank, "empty_policy": cfg.eval.empty_policy,
+        "validation_map": max(val_map) if val_map else None,
+        "eval": {"k": settings.k, "rerank": settings.rerank, "empty_policy": settings.empty_policy,
                  "relevance": relevance.description,
                  "map_ties": "broken by database id (map_tie_aware: expectation over random tie orders)"},
+        "warnings": [*(notes or []), *warnings_for(data, split, relevance)],
         "split_sha256": split.fingerprints(),
+        "data_sha256": data.fingerprint(),
         "environment": provenance.record(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    report.write_json(output_dir / "metrics.json", metrics)
-    report.plot(metrics, output_dir / "radius.png")
-    report.plot_pr(metrics, output_dir / "pr.png")
-    if cfg.eval.save_codes:
-        labels = {} if data.labels is None else {"query_labels": data.labels[split.query],
-                                                 "database_labels": data.labels[split.database]}
-        np.savez(output_dir / "codes.npz", query=query_codes, database=db_codes, **labels)
+    files = ["model.ckpt"] if "model.ckpt" in folder.staged else []
+    for file_name, png in (("radius.png", report.radius_plot(metrics)), ("pr.png", report.pr_plot(metrics))):
+        if png is not None:
+            folder.stage(file_name, png)
+            files.append(file_name)
+    if settings.save_codes:
+        folder.stage("codes.npz", codes_archive(data, split, query_codes, db_codes))
+        files.append("codes.npz")
+    if "logs" in folder.staged:
+        files.append("logs")
+    metrics["files"] = files
+    folder.commit(io.json_bytes(metrics))
     return metrics
+
+
+def codes_archive(data: Dataset, split: Split, query_codes: np.ndarray, db_codes: np.ndarray) -> bytes:
+    """``codes.npz``: packed query and database codes, the rows of the data file they encode, and labels."""
+    import io as bytes_io
+
+    arrays = {"query": query_codes, "database": db_codes, "query_rows": split.query.astype(np.int64),
+              "database_rows": split.database.astype(np.int64)}
+    if data.labels is not None and not split.external_queries:
+        arrays.update(query_labels=data.labels[split.query], database_labels=data.labels[split.database])
+    buffer = bytes_io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def objective(cfg: DictConfig, metrics: dict) -> float | None:
+    """What a sweeper optimises: ``optimized_metric`` (default ``validation_map``) of the run's metrics, a
+    dotted path such as ``ranking.map_at.1000`` allowed."""
+    value = metrics
+    for part in str(cfg.get("optimized_metric") or "validation_map").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return None if value is None else float(value)
+
+
+def validate_sweep(cfg: DictConfig, optimising_sweeper: bool) -> None:
+    """An optimising sweeper (Optuna) must not select on the test queries by default: with no validation split,
+    the objective must be named."""
+    if not optimising_sweeper:
+        return
+    metric = cfg.get("optimized_metric") or "validation_map"
+    if metric == "validation_map" and not cfg.protocol.get("n_validation"):
+        raise L2HError("this sweep selects settings on validation_map, but the protocol has no validation split: "
+                       "set protocol.n_validation=1000 (or name the objective, e.g. optimized_metric=map, to select "
+                       "on the test queries knowingly)")
+

@@ -23,9 +23,8 @@ from numba import njit
 from l2h import codes as codes_mod
 from l2h.errors import L2HError
 from l2h.eval.relevance import NEIGHBOURS, Relevance, fill_relevance
+from l2h.eval.settings import EMPTY_POLICIES
 from l2h.index.kernels import distance, popcount
-
-EMPTY_POLICIES = ("skip", "zero")
 
 
 @njit(cache=True)

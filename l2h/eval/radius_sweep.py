@@ -2,8 +2,10 @@
 buckets within r of its code, re-ranks them and scores its top k.
 
 The sweep is incremental: the candidates at r + 1 are those at r plus the shell at distance exactly r + 1, so
-each shell is probed and re-ranked once. The time reported for radius r is what one query answered at radius r
-costs: the probes and the re-ranking of every shell up to r, measured per shell over all queries."""
+each shell is re-ranked once. It runs over any index of the contract through ``index.probe``. The time
+reported for radius r is what one query answered at radius r costs: the re-ranking of every shell up to r,
+plus the probes of every shell up to r for an index whose shells cost incrementally (a hash table), or the
+search at radius r itself for one that answers a radius as a whole (multi-index hashing, a scan)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,8 @@ from numba import njit
 from l2h.data.preprocess import l2_normalise
 from l2h.errors import L2HError
 from l2h.eval.relevance import Relevance, relevance_of
-from l2h.index.hash_index import HashIndex
-
-EMPTY_POLICIES = ("skip", "zero")
-RERANKERS = ("cosine", "hamming")
+from l2h.eval.settings import EMPTY_POLICIES, RERANKERS
+from l2h.index.base import BinaryIndex
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _compile_kernels(index, query_codes, rerank, top_ids, top_sims, filled, qf, 
         _append_in_order(lims, ids, top_ids[:1], filled[:1])
 
 
-def radius_sweep(index: HashIndex, query_codes: np.ndarray, relevance: Relevance, max_radius: int, k: int = 10, rerank: str = "cosine", empty_policy: str = "skip",
+def radius_sweep(index: BinaryIndex, query_codes: np.ndarray, relevance: Relevance, max_radius: int, k: int = 10, rerank: str = "cosine", empty_policy: str = "skip",
                  query_features: np.ndarray | None = None, database_features: np.ndarray | None = None,
                  ) -> list[RadiusResult]:
     """Precision@k, candidates, query time and empty fraction at each radius. Database ids are row numbers of
@@ -92,6 +92,8 @@ def radius_sweep(index: HashIndex, query_codes: np.ndarray, relevance: Relevance
         raise L2HError(f"eval.rerank={rerank!r} is not one of {', '.join(RERANKERS)}")
     if empty_policy not in EMPTY_POLICIES:
         raise L2HError(f"eval.empty_policy={empty_policy!r} is not one of {', '.join(EMPTY_POLICIES)}")
+    if not isinstance(k, int) or k < 1:
+        raise L2HError(f"eval.k must be a positive integer, got {k!r}")
     if not isinstance(max_radius, int) or not 0 <= max_radius <= index.bits:
         raise L2HError(f"eval.max_radius={max_radius} must be between 0 and the code length ({index.bits})")
     nq = query_codes.shape[0]
@@ -104,20 +106,25 @@ def radius_sweep(index: HashIndex, query_codes: np.ndarray, relevance: Relevance
         qf, dbf = _unit_rows(query_features), _unit_rows(database_features)
     _compile_kernels(index, query_codes, rerank, top_ids, top_sims, filled, qf if rerank == "cosine" else None,
                      dbf if rerank == "cosine" else None)
+    incremental = getattr(type(index), "incremental_shells", False)
     candidates = np.zeros(nq, dtype=np.int64)
     probed = np.zeros(nq, dtype=np.int64)
-    elapsed = 0.0
+    probing = reranking = 0.0
     results = []
     for r in range(max_radius + 1):
         start = time.perf_counter()
         lims, _, ids = index.probe(query_codes, r, r)
+        probe_seconds = time.perf_counter() - start
+        probing = probing + probe_seconds if incremental else probe_seconds
+        start = time.perf_counter()
         if rerank == "cosine":
             _merge_by_similarity(qf, dbf, lims, ids, top_ids, top_sims)
         else:
             _append_in_order(lims, ids, top_ids, filled)
-        elapsed += time.perf_counter() - start
+        reranking += time.perf_counter() - start
+        elapsed = probing + reranking
         candidates += np.diff(lims)
-        probed += index.last_stats.buckets_probed
+        probed = probed + index.last_stats.buckets_probed if incremental else index.last_stats.buckets_probed
         empty = candidates == 0
         precision = relevance_of(relevance, np.arange(nq), top_ids).sum(axis=1) / k
         if empty_policy == "skip":

@@ -51,6 +51,16 @@ def from_labels(query_labels: np.ndarray, database_labels: np.ndarray) -> Releva
     return Relevance(MULTI, _label_words(q), _label_words(db), _NONE, _NONE)
 
 
+def from_ground_truth(neighbors: np.ndarray, n_database: int) -> Relevance:
+    """Relevance given as each query's true nearest database rows (an ann-benchmarks ``neighbors`` array)."""
+    ids = np.asarray(neighbors, dtype=np.int64)
+    if ids.ndim != 2 or (ids.size and (ids.min() < 0 or ids.max() >= n_database)):
+        raise L2HError(f"the ground-truth neighbours must be rows 0..{n_database - 1} of the database, one row per "
+                       "query: the file's neighbours do not match its items")
+    lims = np.arange(0, (ids.shape[0] + 1) * ids.shape[1], ids.shape[1], dtype=np.int64)
+    return Relevance(NEIGHBOURS, _NONE.reshape(1, 1), _NONE.reshape(1, 1), lims, ids.reshape(-1))
+
+
 def from_neighbours(query_features: np.ndarray, database_features: np.ndarray, k: int,
                     metric: str = "euclidean", chunk: int = 256) -> Relevance:
     """The k true nearest database items of each query (ties by id), computed exactly in chunks of queries."""

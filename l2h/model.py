@@ -1,0 +1,63 @@
+"""The trained model every hasher ends in: preprocessing plus an encoder, raw features in, packed codes out.
+
+This is the inference path: it imports torch and numpy only, never the training framework."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from l2h import codes as codes_mod
+from l2h.data.preprocess import Preprocessor
+from l2h.encoders.base import Encoder
+from l2h.errors import L2HError
+
+
+class HashModel(torch.nn.Module):
+    def __init__(self, preprocess: Preprocessor, encoder: Encoder):
+        super().__init__()
+        self.preprocess = preprocess
+        self.encoder = encoder
+
+    @property
+    def bits(self) -> int:
+        return self.encoder.bits
+
+    @property
+    def in_dim(self) -> int:
+        return self.encoder.in_dim
+
+    # the name GRH's papers use for the learned hash functions
+    @property
+    def hash_functions(self) -> Encoder:
+        return self.encoder
+
+    def check_features(self, features) -> np.ndarray:
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != self.in_dim:
+            raise L2HError(f"features of shape {features.shape} do not fit this model, which takes "
+                           f"{self.in_dim} dimensions: encode data of the kind the model was trained on")
+        if not np.issubdtype(features.dtype, np.number) or np.issubdtype(features.dtype, np.complexfloating):
+            raise L2HError(f"features must be real numbers, got dtype {features.dtype}")
+        return features
+
+    @torch.no_grad()
+    def scores(self, features, batch_size: int = 65536, preprocessed: bool = False) -> np.ndarray:
+        """Real-valued projections (n, bits); a bit is 1 where its projection is >= 0. ``preprocessed``: the
+        features already went through ``self.preprocess`` (callers that need them too transform once)."""
+        features = self.check_features(features)
+        self.eval()
+        device = self.encoder.device
+        out = []
+        for start in range(0, features.shape[0], batch_size):
+            batch = np.asarray(features[start:start + batch_size], dtype=np.float32)
+            if not np.isfinite(batch).all():
+                row = start + int(np.flatnonzero(~np.isfinite(batch).all(1))[0])
+                raise L2HError(f"row {row} of the features holds NaN or infinite values: clean or drop it")
+            x = torch.from_numpy(batch if preprocessed else self.preprocess.transform(batch)).to(device)
+            out.append(self.encoder(x).float().cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, self.bits), dtype=np.float32)
+
+    def encode(self, features, batch_size: int = 65536, preprocessed: bool = False) -> np.ndarray:
+        """Packed uint8 codes (n, ceil(bits / 8))."""
+        return codes_mod.from_scores(self.scores(features, batch_size, preprocessed))

@@ -1,0 +1,123 @@
+"""The split's training and validation items as a LightningDataModule.
+
+Batches are drawn by :class:`StepBatches`: an epoch is ``steps`` batches (GRH: one round of partitioner
+fitting), or one pass over the training items when ``steps`` is None (the deep losses). ``batch_size`` None
+means the full batch. Items are fetched a batch at a time (``__getitems__``), not one by one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from l2h.errors import L2HError
+
+
+def label_matrix(labels: np.ndarray | None) -> torch.Tensor | None:
+    """Class ids -> one-hot float rows; multi-hot rows as floats; None stays None."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return torch.from_numpy(labels.astype(np.float32))
+    _, index = np.unique(labels, return_inverse=True)
+    return torch.nn.functional.one_hot(torch.from_numpy(index.astype(np.int64))).float()
+
+
+class Items(Dataset):
+    """(row, features, label row) of each item; ``__getitems__`` gathers a whole batch in one indexing."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor | None, rows_only: bool = False):
+        self.features, self.labels, self.rows_only = features, labels, rows_only
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def __getitems__(self, rows: list[int]):
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        if self.rows_only:
+            return rows
+        labels = self.labels[rows] if self.labels is not None else torch.zeros(len(rows), 0)
+        return rows, self.features[rows], labels
+
+    def __getitem__(self, row: int):
+        return self.__getitems__([row])
+
+
+class StepBatches(Sampler):
+    """Batches of row indices: ``steps`` per epoch (None: one pass), each the full batch or ``batch_size`` rows
+    taken in turn from seeded shuffles of all rows. ``rank`` / ``world`` give each process of a data-parallel
+    run its own equal share of every batch."""
+
+    def __init__(self, n: int, batch_size: int | None, steps: int | None, seed: int, rank: int = 0, world: int = 1,
+                 shuffle: bool = True):
+        self.n, self.batch_size, self.rank, self.world, self.shuffle = n, batch_size, rank, world, shuffle
+        self.full = not batch_size or batch_size >= n
+        self.steps = steps if steps is not None else (1 if self.full else math.ceil(n / batch_size))
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.empty(0, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _shard(self, batch: torch.Tensor) -> list[int]:
+        return batch[self.rank::self.world].tolist() if self.world > 1 else batch.tolist()
+
+    def __iter__(self):
+        if self.full:
+            everything = torch.arange(self.n)
+            for _ in range(self.steps):
+                yield self._shard(everything)
+            return
+        for _ in range(self.steps):
+            if self.order.numel() < self.batch_size:
+                fresh = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+                self.order = torch.cat([self.order, fresh])
+            batch, self.order = self.order[:self.batch_size], self.order[self.batch_size:]
+            yield self._shard(batch)
+
+
+def _identity(batch):
+    return batch
+
+
+class SplitData(pl.LightningDataModule):
+    """Training items (and validation items, if any) of a split, already preprocessed."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray | None,
+                 validation: tuple[np.ndarray, np.ndarray] | None = None, batch_size: int | None = None,
+                 steps: int | None = None, seed: int = 0, rows_only: bool = False, eval_batch_size: int = 4096):
+        super().__init__()
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise L2HError(f"batch_size must be a positive integer or null (the full batch), got {batch_size!r}")
+        self.train_features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        self.train_labels = labels
+        self.train_targets = label_matrix(labels)
+        self.validation = validation
+        self.batch_size, self.steps, self.seed, self.rows_only = batch_size, steps, seed, rows_only
+        self.eval_batch_size = eval_batch_size
+
+    @property
+    def classes(self) -> int | None:
+        return None if self.train_targets is None else self.train_targets.shape[1]
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._world()
+        batches = StepBatches(len(self.train_features), self.batch_size, self.steps, self.seed, rank, world)
+        items = Items(self.train_features, self.train_targets, self.rows_only)
+        return DataLoader(items, batch_sampler=batches, collate_fn=_identity)
+
+    def val_dataloader(self):
+        if self.validation is None:
+            return []
+        x, y = self.validation
+        items = Items(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y)))
+        batches = StepBatches(len(x), self.eval_batch_size, None, 0, shuffle=False)
+        return DataLoader(items, batch_sampler=batches, collate_fn=_identity)

@@ -1,0 +1,74 @@
+"""GRH's LightningModule: one epoch is one round (graph step, then ``steps`` optimiser steps of the
+partitioner); validation at the end of each round gives early stopping and best-round restore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from l2h import codes as codes_mod
+from l2h.encoders.base import Encoder
+from l2h.graphs.base import AffinityGraph
+from l2h.hashers.grh import regularise, sgn
+from l2h.losses.base import HashLoss
+from l2h.losses.hinge import balanced_weights
+from l2h.training.validation import split_half_map
+
+
+class GRHModule(pl.LightningModule):
+    def __init__(self, encoder: Encoder, loss: HashLoss, graph: AffinityGraph, initial_codes: np.ndarray,
+                 alpha: float, sign_first: bool, lr: float, balance: bool):
+        super().__init__()
+        self.encoder, self.loss, self.graph = encoder, loss, graph
+        self.alpha, self.sign_first, self.lr, self.balance = alpha, sign_first, lr, balance
+        self.register_buffer("targets", torch.from_numpy(initial_codes.astype(np.float32)), persistent=False)
+        self.register_buffer("weights", torch.ones_like(self.targets), persistent=False)
+        self.flipped: list[float] = []  # fraction of bits the graph step changed, per round
+        self.val_map: list[float] = []
+        self._val_codes: list[np.ndarray] = []
+        self._val_labels: list[np.ndarray] = []
+
+    @torch.no_grad()
+    def on_fit_start(self):
+        data = self.trainer.datamodule
+        features = data.train_features.to(self.device)
+        self.graph.build(features, data.train_labels)
+        self.embedded = self.encoder.embed(features)  # the fixed input map, computed once per fit
+        self.loss.setup(self.encoder.bits, data.classes)
+
+    @torch.no_grad()
+    def on_train_epoch_start(self):
+        if self.current_epoch > 0:  # the codes entering a round are the hash functions' predictions
+            self.encoder.eval()
+            self.targets = sgn(self.encoder.score(self.embedded).float())
+            self.encoder.train()
+        refined = regularise(self.targets, self.graph, self.alpha, self.sign_first)
+        self.flipped.append((refined != self.targets).float().mean().item())
+        self.targets = refined
+        self.weights = balanced_weights(refined) if self.balance else torch.ones_like(refined)
+        self.log("flipped", self.flipped[-1], prog_bar=True, on_epoch=True, on_step=False)
+
+    def training_step(self, rows, batch_idx):
+        if len(rows) == len(self.embedded):  # the full batch, in order: no copy of the items
+            z, targets, weights = self.embedded, self.targets, self.weights
+        else:
+            z, targets, weights = self.embedded[rows], self.targets[rows], self.weights[rows]
+        loss = self.loss(self.encoder.score(z), targets, weights) + self.encoder.regulariser()
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        _, x, y = batch
+        self._val_codes.append(codes_mod.from_scores(self.encoder(x).float().cpu().numpy()))
+        self._val_labels.append(y.cpu().numpy())
+
+    def on_validation_epoch_end(self):
+        codes, labels = np.concatenate(self._val_codes), np.concatenate(self._val_labels)
+        self._val_codes, self._val_labels = [], []
+        score = split_half_map(codes, labels, self.encoder.bits)
+        self.val_map.append(score)
+        self.log("val_map", score, prog_bar=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.encoder.parameters(), lr=self.lr)

@@ -1,0 +1,54 @@
+"""The Lightning trainer a trainable hasher fits with: the user's settings (the ``trainer`` config group,
+with its logger) plus what the hasher fixes (epochs, callbacks)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+
+from l2h.errors import L2HError
+
+# a hasher's trainer never writes Lightning checkpoints (l2h writes its own) and never runs validation before
+# training: both are the hasher's business, not the user's
+FIXED = {"enable_checkpointing": False, "num_sanity_val_steps": 0}
+
+
+def default_factory() -> Callable[..., pl.Trainer]:
+    return functools.partial(pl.Trainer, accelerator="auto", devices=1, logger=False, enable_model_summary=False,
+                             enable_progress_bar=False)
+
+
+def build_trainer(factory: Callable[..., pl.Trainer], **options) -> pl.Trainer:
+    """A trainer from the user's factory and the hasher's options; bad settings are one line."""
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return factory(**{**FIXED, **options})
+    except MisconfigurationException as exc:
+        raise L2HError(f"the trainer settings do not fit this machine ({str(exc).splitlines()[0]}): "
+                       "use trainer=cpu, or trainer=default (the GPU when there is one)") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise L2HError(f"the trainer settings do not build a Lightning Trainer ({str(exc).splitlines()[0]}): "
+                       "check trainer.*") from None
+
+
+def fit(module: pl.LightningModule, data: pl.LightningDataModule, factory: Callable | None, max_epochs: int,
+        callbacks: list[pl.Callback]) -> pl.Trainer:
+    """Train ``module`` on ``data``; a Ctrl-C stops training and propagates instead of returning half a fit."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # the data live in memory
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        options = {} if getattr(data, "validation", None) is not None else {"limit_val_batches": 0}
+        trainer = build_trainer(factory or default_factory(), max_epochs=max_epochs, callbacks=callbacks, **options)
+        trainer.fit(module, datamodule=data)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    return trainer
