@@ -174,7 +174,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict:
         train_seconds = time.perf_counter() - start
         model = HashModel(preprocess, encoder)
         ckpt = output_dir / "model.ckpt"
-        meta = {"model": cfg.model.name, "train_seconds": train_seconds, "config": stored_config(cfg)}
+        meta = {"model": cfg.model.name, "run_id": folder.token, "train_seconds": train_seconds,
+                "config": stored_config(cfg)}
         folder.stage("model.ckpt", checkpoint.to_bytes(model, meta))
         return evaluate_model(cfg, parts, model, cfg.model.name, data, split, folder, ckpt, train_seconds,
                               training=hasher.history)
@@ -278,6 +279,7 @@ def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, d
     val_map = (training or {}).get("val_map")
     metrics = {
         "model": name,
+        "run_id": folder.token,
         "bits": model.bits,
         "dataset": data.name,
         "protocol": split.protocol,

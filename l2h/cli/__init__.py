@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -18,6 +19,25 @@ CONFIG_PATH = "pkg://l2h.conf"
 def fail(message: str, code: int = 2):
     print(f"error: {message}".splitlines()[0], file=sys.stderr)
     sys.exit(code)
+
+
+class CheckOutputFolder(Callback):
+    """A Hydra callback: the run (or sweep) folder must be writable before Hydra creates it, so that a path through
+    a file or an unwritable place is one line, not Hydra's traceback."""
+
+    def _check(self, folder) -> None:
+        from l2h.io import ensure_folder
+
+        try:
+            ensure_folder(Path(str(folder)))
+        except L2HError as exc:
+            fail(f"{exc} (set hydra.run.dir or hydra.sweep.dir)")
+
+    def on_run_start(self, config, **kwargs) -> None:
+        self._check(config.hydra.run.dir)
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        self._check(config.hydra.sweep.dir)
 
 
 def overridden_groups() -> set[str]:

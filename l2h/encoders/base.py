@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import math
 
 import torch
 from torch import nn
@@ -68,6 +69,15 @@ class Encoder(nn.Module):
         for tensor in itertools.chain(self.parameters(), self.buffers()):
             return tensor.device
         return torch.device("cpu")
+
+
+def check_factory(factory, bits: int) -> None:
+    """Build a throw-away encoder from a configured factory (a partial), so that an impossible setting (a dropout
+    of 1.5, a negative width) is refused when the hasher is made, not after the data are read. Its input size is
+    the image's when the factory names one, else any."""
+    image_shape = getattr(factory, "keywords", {}).get("image_shape")
+    in_dim = int(math.prod(image_shape)) if image_shape else 16
+    factory(in_dim=in_dim, bits=bits)
 
 
 def class_path(cls: type) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from l2h.encoders.base import Encoder
+from l2h.encoders.base import Encoder, check_factory
 from l2h.errors import L2HError
 from l2h.graphs.base import AffinityGraph
 from l2h.graphs.label import LabelGraph
@@ -71,6 +71,7 @@ class GRH(Hasher):
         if self.loss.fits != "codes":
             raise L2HError(f"GRH fits its hash functions to codes, and {type(self.loss).__name__} fits labels: "
                            "use a code loss such as l2h.losses.Hinge")
+        check_factory(partitioner, bits)
         self.make_partitioner, self.graph = partitioner, graph or LabelGraph()
         self.alpha, self.rounds, self.steps, self.lr = alpha, rounds, steps, lr
         self.batch_size, self.balance, self.sign_first = batch_size, balance, sign_first

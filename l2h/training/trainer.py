@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import warnings
 from collections.abc import Callable
 
@@ -28,7 +29,7 @@ def build_trainer(factory: Callable[..., pl.Trainer], **options) -> pl.Trainer:
 
     try:
         return factory(**{**FIXED, **options})
-    except MisconfigurationException as exc:
+    except (MisconfigurationException, ImportError) as exc:
         raise L2HError(f"the trainer settings do not fit this machine ({str(exc).splitlines()[0]}): "
                        "use trainer=cpu, or trainer=default (the GPU when there is one)") from None
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -48,7 +49,15 @@ def fit(module: pl.LightningModule, data: pl.LightningDataModule, factory: Calla
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
         options = {} if getattr(data, "validation", None) is not None else {"limit_val_batches": 0}
         trainer = build_trainer(factory or default_factory(), max_epochs=max_epochs, callbacks=callbacks, **options)
-        trainer.fit(module, datamodule=data)
+        handler = signal.getsignal(signal.SIGINT)
+        try:
+            trainer.fit(module, datamodule=data)
+        except SystemExit:  # Lightning answers Ctrl-C with sys.exit(1), leaving Ctrl-C ignored
+            if trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            signal.signal(signal.SIGINT, handler)
     if trainer.interrupted:
         raise KeyboardInterrupt
     return trainer
