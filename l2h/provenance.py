@@ -54,6 +54,8 @@ def record() -> dict:
         "platform": platform.platform(),
         "cpu": _cpu(),
         "cpu_count": os.cpu_count(),
+        "host": platform.node(),
+        "pid": os.getpid(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "libraries": versions,
     }

@@ -78,6 +78,12 @@ def run(job: Callable[..., dict], cfg: DictConfig, table: Callable[[dict], str] 
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted: nothing of this run was written", code=130)
+    except Exception as exc:
+        from l2h.training.trainer import OtherRank
+
+        if isinstance(exc, OtherRank):  # a data-parallel helper process: the first process reports
+            return None
+        raise
     print((table or run_table)(metrics))
     print(f"outputs: {output_dir}")
     return pipeline.objective(cfg, metrics)

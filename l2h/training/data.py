@@ -101,6 +101,12 @@ class SplitData(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
 
     @property
+    def global_batch_size(self) -> int:
+        """Items in one optimiser step over all processes."""
+        n = len(self.train_features)
+        return n if not self.batch_size or self.batch_size >= n else self.batch_size
+
+    @property
     def classes(self) -> int | None:
         return None if self.train_targets is None else self.train_targets.shape[1]
 

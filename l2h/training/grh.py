@@ -47,14 +47,18 @@ class GRHModule(pl.LightningModule):
         self.flipped.append((refined != self.targets).float().mean().item())
         self.targets = refined
         self.weights = balanced_weights(refined) if self.balance else torch.ones_like(refined)
-        self.log("flipped", self.flipped[-1], prog_bar=True, on_epoch=True, on_step=False)
+        self.log("flipped", self.flipped[-1], prog_bar=True, on_epoch=True, on_step=False, sync_dist=True)
 
     def training_step(self, rows, batch_idx):
-        if len(rows) == len(self.embedded):  # the full batch, in order: no copy of the items
+        world = self.trainer.world_size
+        if world == 1 and len(rows) == len(self.embedded):  # the full batch, in order: no copy of the items
             z, targets, weights = self.embedded, self.targets, self.weights
         else:
             z, targets, weights = self.embedded[rows], self.targets[rows], self.weights[rows]
-        loss = self.loss(self.encoder.score(z), targets, weights) + self.encoder.regulariser()
+        # data-parallel: each process holds its share of the batch and DDP averages the gradients, so a share's
+        # mean is weighed by its size; the average is then the gradient of the whole batch's mean
+        share = len(rows) * world / self.trainer.datamodule.global_batch_size
+        loss = share * self.loss(self.encoder.score(z), targets, weights) + self.encoder.regulariser()
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
@@ -68,7 +72,7 @@ class GRHModule(pl.LightningModule):
         self._val_codes, self._val_labels = [], []
         score = split_half_map(codes, labels, self.encoder.bits)
         self.val_map.append(score)
-        self.log("val_map", score, prog_bar=True)
+        self.log("val_map", score, prog_bar=True, sync_dist=True)  # every process scores all validation items
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.encoder.parameters(), lr=self.lr)

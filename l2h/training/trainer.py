@@ -13,9 +13,14 @@ import pytorch_lightning as pl
 
 from l2h.errors import L2HError
 
-# a hasher's trainer never writes Lightning checkpoints (l2h writes its own) and never runs validation before
-# training: both are the hasher's business, not the user's
-FIXED = {"enable_checkpointing": False, "num_sanity_val_steps": 0}
+# a hasher's trainer never writes Lightning checkpoints (l2h writes its own), never runs validation before
+# training, and shares batches between data-parallel processes itself (l2h.training.data.StepBatches)
+FIXED = {"enable_checkpointing": False, "num_sanity_val_steps": 0, "use_distributed_sampler": False}
+
+
+class OtherRank(Exception):
+    """Raised in the helper processes of a data-parallel run once training is over: only the first process
+    evaluates and writes the run's files."""
 
 
 def default_factory() -> Callable[..., pl.Trainer]:
@@ -60,4 +65,6 @@ def fit(module: pl.LightningModule, data: pl.LightningDataModule, factory: Calla
             signal.signal(signal.SIGINT, handler)
     if trainer.interrupted:
         raise KeyboardInterrupt
+    if trainer.global_rank != 0:
+        raise OtherRank
     return trainer
