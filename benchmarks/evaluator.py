@@ -1,9 +1,9 @@
 """Evaluator benchmark: every Hamming-ranking metric (mAP by id and tie-aware, mAP@R, P@k, R@k, ball P/R)
 over a whole database, against the bare popcount scan of the same codes (the floor), in one process.
 
-    python -m l2h.bench.evaluator                               # synthetic labelled codes, 1000 x 59000
-    python -m l2h.bench.evaluator --cifar ../shared/data/cifar10_gist512.mat
-    python -m l2h.bench.evaluator --large                       # also 10000 x 1,000,000 (peak memory)
+    python benchmarks/evaluator.py                               # synthetic labelled codes, 1000 x 59000
+    python benchmarks/evaluator.py --cifar ../shared/data/cifar10_gist512.mat
+    python benchmarks/evaluator.py --large                       # also 10000 x 1,000,000 (peak memory)
 
 Single-threaded. Peak memory is the resident-set high-water mark of a child process running one case."""
 
@@ -28,9 +28,9 @@ def labelled_codes(n, nq, bits, seed=0, cifar=None):
     """LSH codes of CIFAR-10 GIST (1000 queries, 100 per class, the rest as database) or of labelled clusters."""
     rng = np.random.default_rng(seed)
     if cifar:
-        from l2h.data.loaders import load_dataset
+        from l2h.data import DataSource
 
-        data = load_dataset("mat", cifar)
+        data = DataSource("cifar10_gist", "mat", cifar, features="X", labels="X_class").load()
         x = l2_normalise(data.features)
         x -= x.mean(0)
         planes = np.random.RandomState(seed).randn(x.shape[1], bits)
@@ -73,7 +73,7 @@ def one_case(n, nq, bits, cifar=None) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m l2h.bench.evaluator", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="benchmarks/evaluator.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cifar", help="CIFAR-10 GIST .mat: use its LSH codes (1000 queries, 59000 database)")
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--large", action="store_true", help="also 10000 queries x 1,000,000 items")
@@ -87,7 +87,7 @@ def main(argv=None):
     print("| queries | database | bits | all metrics (s) | popcount floor (s) | ratio | mAP | tie-aware mAP | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n, nq, bits in cases:
-        cmd = [sys.executable, "-m", "l2h.bench.evaluator", "--case", f"{n},{nq},{bits}"]
+        cmd = [sys.executable, __file__, "--case", f"{n},{nq},{bits}"]
         if args.cifar and n == 59000:
             cmd += ["--cifar", args.cifar]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from l2h.bench.quality import RunCache, fingerprint
+from benchmarks.quality import RunCache, fingerprint
 from tests.conftest import ROOT
 
 
@@ -55,12 +55,11 @@ def test_an_unreadable_entry_runs_again(tmp_path):
 
 def test_the_fingerprint_follows_the_code(tmp_path):
     copy = tmp_path / "l2h-copy"
-    for part in ("conf", "l2h"):
-        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "l2h", copy / "l2h", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "train.py", copy / "train.py")
     before = fingerprint(copy)
     assert fingerprint(copy) == before
-    (copy / "conf" / "model" / "grh_svm.yaml").write_text("alpha: 0.5\n", encoding="utf-8")
+    (copy / "l2h" / "conf" / "model" / "grh_svm.yaml").write_text("alpha: 0.5\n", encoding="utf-8")
     assert fingerprint(copy) != before
 
 
@@ -68,7 +67,7 @@ def test_the_speed_section_trains_all_ten_rounds_on_each_device(tmp_path, rng):
     import scipy.io
     import torch
 
-    from l2h.bench.quality import speed_table
+    from benchmarks.quality import speed_table
 
     labels = np.repeat(np.arange(10), 650)  # enough for the standard protocol's 1000 queries and 5000 labels
     features = rng.normal(size=(labels.size, 512)) + labels[:, None] * 0.05
