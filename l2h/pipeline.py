@@ -120,6 +120,7 @@ def build_parts(cfg: DictConfig, training: bool) -> Parts:
     if training:
         settings.check_bits(cfg.bits)
     source = build(cfg.data, "data")
+    source.check()  # the files exist and their format is known: cheap, reads no data
     protocol = build(cfg.protocol, "protocol")
     hasher = build_hasher(cfg) if training else None
     make_index = build(cfg.index, "index")
@@ -181,14 +182,15 @@ def train(cfg: DictConfig, output_dir: Path) -> dict:
                               training=hasher.history)
 
 
-def with_training_settings(cfg: DictConfig, meta: dict, overridden: set[str]) -> tuple[DictConfig, list[str]]:
-    """The evaluation config with the data, protocol and seed of the training run, except those the user set on
+def with_training_settings(cfg: DictConfig, meta: dict, overridden: set[str],
+                           keys: tuple[str, ...] = _RUN_SETTINGS) -> tuple[DictConfig, list[str]]:
+    """The config with the data, protocol and seed (``keys``) of the training run, except those the user set on
     the command line; and a note for each setting the user changed from the training run's."""
     trained = meta.get("config") or {}
     cfg = copy.deepcopy(cfg)
     notes = []
     OmegaConf.set_struct(cfg, False)
-    for key in _RUN_SETTINGS:
+    for key in keys:
         if key not in trained:
             continue
         if key in overridden:

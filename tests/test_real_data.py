@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from l2h import pipeline
-from l2h.data.loaders import load_dataset
+from l2h.data import DataSource
 from tests.conftest import ROOT, SHARED_DATA, shared_file
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ TUTORIAL_LSH = [0.056, 0.223, 0.308, 0.357, 0.397]
 
 def test_mnist_reads_all_seventy_thousand_items():
     shared_file("mnist/train-images-idx3-ubyte.gz")
-    data = load_dataset("idx", SHARED_DATA / "mnist")
+    data = DataSource("mnist", "idx", SHARED_DATA / "mnist").load()
     assert data.features.shape == (70000, 784) and np.bincount(data.labels).sum() == 70000
     assert 0 <= data.features.min() and data.features.max() <= 1
 
@@ -26,7 +26,7 @@ def test_lsh_reproduces_the_tutorial_figures(tmp_path):
     path = shared_file("cifar10_gist512.mat")
     precision = []
     for seed in range(4):
-        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        with initialize_config_dir(str(ROOT / "l2h" / "conf"), version_base="1.3"):
             cfg = compose("train", overrides=["data=cifar10_gist", f"data.path={path}", "protocol=tutorial",
                                               "model=lsh", "bits=16", f"seed={seed}", "eval.compute_map=false"])
         metrics = pipeline.train(cfg, tmp_path / str(seed))
