@@ -153,8 +153,17 @@ def stored_config(cfg: DictConfig) -> dict:
     return config
 
 
-def train(cfg: DictConfig, output_dir: Path) -> dict:
+def check_encoder_used(cfg: DictConfig, overridden: set[str]) -> None:
+    """``encoder=...`` chooses the network of the models that read the encoder group; for any other model it
+    would be silently ignored, so it is refused."""
+    if "encoder" in overridden and "${encoder}" not in str(OmegaConf.to_container(cfg.model, resolve=False)):
+        raise L2HError(f"model={cfg.model.name} does not read the encoder group: its hash functions are set by "
+                       "model.partitioner.* (encoder=... applies to the deep models, the classifier and grh_cnn)")
+
+
+def train(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None) -> dict:
     """Fit the configured hasher, save its checkpoint, evaluate it and write the run's report."""
+    check_encoder_used(cfg, overridden or set())
     parts = build_parts(cfg, training=True)
     check_writable(output_dir)
     data = parts.source.load()

@@ -89,6 +89,7 @@ def test_impossible_settings_are_refused_before_any_work(tmp_path, overrides, me
     (["bits=abc"], "bits='abc'"),
     (["eval.k=0"], "eval.k must be"),
     (["data=cifar10_gist"], "add data.path="),
+    (["model=grh_svm", "encoder=cnn"], "does not read the encoder group"),
     (["model=grh_svm", "model.graph._target_=l2h.graphs.LabelGraph", "eval.relevance=labels",
       "data=file", "data.path=/nonexistent.npy"], "does not exist"),
 ])

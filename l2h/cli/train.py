@@ -14,7 +14,7 @@ from l2h import cli
 def main(cfg: DictConfig) -> float | None:
     from l2h import pipeline
 
-    return cli.run(pipeline.train, cfg)
+    return cli.run(pipeline.train, cfg, overridden=cli.overridden_groups())
 
 
 if __name__ == "__main__":
