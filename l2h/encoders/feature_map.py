@@ -6,7 +6,9 @@ in the checkpoint (no trainable parameters):
 - ``anchors=m``: the input becomes its RBF kernel values ``exp(-gamma ||x - a||^2)`` to m anchors drawn from the
   training items, each standardised over them; ``gamma = 1 / (2 sigma^2)`` with ``sigma = kernel_width *`` the
   training items' mean distance to their nearest anchor other than themselves. A linear encoder on this map is
-  the anchor-kernel SVM of the GRH papers' best runs (and the kernel of KSH and SDH)."""
+  the anchor-kernel SVM of the GRH papers' best runs (and the kernel of KSH and SDH). ``fit(x, sigma_rule="rms")``
+  sets ``sigma = kernel_width *`` the root mean squared distance of the training items to the anchors instead
+  (KSH's rule, Liu et al. 2012); the rule only matters when fitting, the checkpoint keeps the resulting gamma."""
 
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ import torch
 from torch import nn
 
 from l2h.errors import L2HError
+
+#: how ``fit`` sets the kernel width: the mean distance to the nearest other anchor (the default), or the root mean
+#: squared distance to all anchors (KSH)
+SIGMA_RULES = ("nearest", "rms")
 
 
 class InputMap(nn.Module):
@@ -39,8 +45,11 @@ class InputMap(nn.Module):
         return not (self.standardise or self.anchors)
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> InputMap:
-        """Fit standardisation and anchors to the training features (on their device)."""
+    def fit(self, x: torch.Tensor, sigma_rule: str = "nearest") -> InputMap:
+        """Fit standardisation and anchors to the training features (on their device); ``sigma_rule`` (one of
+        :data:`SIGMA_RULES`) names how the kernel width is set."""
+        if sigma_rule not in SIGMA_RULES:
+            raise L2HError(f"sigma_rule={sigma_rule!r} is not one of {', '.join(SIGMA_RULES)}")
         if self.standardise:
             self.input_mean.copy_(x.mean(0))
             self.input_scale.copy_(x.std(0).clamp_min(1e-8))  # a constant dimension stays as it is
@@ -51,12 +60,15 @@ class InputMap(nn.Module):
             x = self._standardised(x)
             pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(self.seed))[:self.anchors]
             self.anchor_points.copy_(x[pick.to(x.device)])
-            nearest = torch.cat([self._nearest_other_anchor(block, start, pick.to(x.device))
-                                 for start, block in zip(range(0, len(x), 8192), x.split(8192))])
-            nearest = nearest[torch.isfinite(nearest)]
-            if nearest.numel() == 0:  # every item sits on every anchor
-                raise L2HError("cannot set the kernel width: the training items are all identical")
-            sigma = self.kernel_width * nearest.sqrt().mean().item()
+            if sigma_rule == "rms":
+                sigma = self.kernel_width * self._rms_distance(x)
+            else:
+                nearest = torch.cat([self._nearest_other_anchor(block, start, pick.to(x.device))
+                                     for start, block in zip(range(0, len(x), 8192), x.split(8192))])
+                nearest = nearest[torch.isfinite(nearest)]
+                if nearest.numel() == 0:  # every item sits on every anchor
+                    raise L2HError("cannot set the kernel width: the training items are all identical")
+                sigma = self.kernel_width * nearest.sqrt().mean().item()
             self.kernel_gamma.fill_(1 / (2 * sigma ** 2))
             rbf = torch.cat([self._rbf(block) for block in x.split(8192)])
             self.kernel_mean.copy_(rbf.mean(0))
@@ -78,6 +90,14 @@ class InputMap(nn.Module):
         mine = (own >= 0) & (own < len(x))
         d[own[mine], torch.nonzero(mine).squeeze(1)] = float("inf")
         return d.masked_fill(d <= 1e-12, float("inf")).min(1).values.to(x.dtype)
+
+    def _rms_distance(self, x: torch.Tensor) -> float:
+        """Root mean squared distance of the items to the anchors, in float64 (KSH's kernel width)."""
+        total = sum(self._squared_distances(block.double()).sum().item() for block in x.split(8192))
+        rms = (total / (len(x) * self.anchors)) ** 0.5
+        if not rms > 0:
+            raise L2HError("cannot set the kernel width: the training items are all identical")
+        return rms
 
     def _rbf(self, x: torch.Tensor) -> torch.Tensor:
         return torch.exp(-self.kernel_gamma * self._squared_distances(x))
