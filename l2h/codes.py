@@ -1,7 +1,9 @@
 """Binary codes: packing, the ±1 and {0,1} views, and Hamming distances.
 
 Convention (as FAISS): packed codes are ``np.uint8`` of shape ``(n, ceil(bits / 8))``, least-significant bit
-first, and a bit is 1 where its projection is >= 0. Unused high bits of the last byte are 0.
+first, and a bit is 1 where its projection is >= 0. Unused high bits of the last byte are 0: every index refuses
+codes and queries that set them (:func:`check_codes`), since a stray bit would count in a popcount and, in a hash
+table keyed on the code, name a bucket that cannot exist.
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ def n_bytes(bits: int) -> int:
     return (bits + 7) // 8
 
 
-def check_bits(bits: int, maximum: int | None = None) -> int:
-    if not isinstance(bits, (int, np.integer)) or bits <= 0:
+def is_integer(value) -> bool:
+    """A Python or numpy integer, not a bool (``True`` is an int to Python, never a code length or a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_bits(bits: int, maximum: int | None = None, hint: str = "use MultiIndexHash (or l2h.index.auto) for "
+               "longer codes") -> int:
+    if not is_integer(bits) or bits <= 0:
         raise L2HError(f"bits must be a positive integer, got {bits!r}: set bits=16, 32 or 64")
     if maximum is not None and bits > maximum:
-        raise L2HError(f"bits={bits} is more than this index supports ({maximum}): use MultiIndexHash for long codes")
+        raise L2HError(f"bits={bits} is more than this index supports ({maximum}): {hint}")
     return int(bits)
 
 
@@ -55,8 +63,23 @@ def as_words(codes: np.ndarray) -> np.ndarray:
     return padded.view("<u8").astype(np.uint64, copy=False)
 
 
+def from_words(words: np.ndarray, bits: int) -> np.ndarray:
+    """Inverse of :func:`as_words`: (n, w) unsigned words -> packed (n, ceil(bits/8)) uint8 codes."""
+    words = np.ascontiguousarray(words)
+    width = words.shape[1] * words.dtype.itemsize
+    as_bytes = words.astype(words.dtype.newbyteorder("<"), copy=False).view(np.uint8).reshape(words.shape[0], width)
+    return np.ascontiguousarray(as_bytes[:, :n_bytes(bits)])
+
+
+def spare_mask(bits: int) -> int:
+    """The unused high bits of the last byte of a ``bits``-bit code (0 when bits is a multiple of 8)."""
+    used = bits % 8
+    return 0 if used == 0 else (0xFF << used) & 0xFF
+
+
 def check_codes(codes: np.ndarray, bits: int, what: str = "codes") -> np.ndarray:
-    """Validate a packed code array against a code length and return it as contiguous uint8."""
+    """Validate a packed code array against a code length and return it as contiguous uint8: two dimensions,
+    ``ceil(bits / 8)`` bytes per row, and no bit set beyond the code length in the last byte."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.dtype != np.uint8:
         raise L2HError(
@@ -68,6 +91,15 @@ def check_codes(codes: np.ndarray, bits: int, what: str = "codes") -> np.ndarray
             f"{what} hold {codes.shape[1] * 8}-bit codes but the index was built for {bits} bits: "
             "encode with a model of the same code length"
         )
+    spare = spare_mask(bits)
+    if spare and codes.shape[0]:
+        stray = np.flatnonzero(codes[:, -1] & spare)
+        if stray.size:
+            row = int(stray[0])
+            raise L2HError(
+                f"{what} set bits beyond the code length ({bits} bits) in {stray.size} rows (row {row}: last byte "
+                f"0x{int(codes[row, -1]):02X}): clear the unused high bits of the last byte (l2h.codes.pack does)"
+            )
     return np.ascontiguousarray(codes)
 
 
@@ -76,3 +108,16 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Brute force by design: a reference for tests and small data, not a search method."""
     return np.bitwise_count(a[:, None, :] ^ b[None, :, :]).sum(axis=2, dtype=np.int32)
+
+
+def stray_word_bits(words: np.ndarray, bits: int) -> bool:
+    """Whether (n, w) unsigned words (as :func:`as_words` makes) set any bit at position ``bits`` or beyond."""
+    width = 8 * words.dtype.itemsize
+    for w in range(words.shape[1]):
+        used = bits - width * w
+        if used <= 0:
+            if words[:, w].any():
+                return True
+        elif used < width and (words[:, w] >> np.asarray(used, dtype=words.dtype)).any():
+            return True
+    return False

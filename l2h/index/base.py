@@ -1,7 +1,12 @@
 """The contract every binary index follows, in FAISS's shapes so that users can switch between the two.
 
-Codes are packed uint8 arrays ``(n, ceil(bits / 8))``, least-significant bit first. Results are ordered by
-distance, ties by id. Unlike FAISS, ``range_search`` radii are inclusive: distance <= radius."""
+Codes are packed uint8 arrays ``(n, ceil(bits / 8))``, least-significant bit first, with the unused high bits
+of the last byte clear. Results are ordered by distance, ties by id. Unlike FAISS, ``range_search`` radii are
+inclusive: distance <= radius.
+
+The public methods check their inputs once, here, and call one method per index kind: ``_add``, ``_search``,
+``_range_search`` and optionally ``_probe``. Batch searches run across threads
+(:func:`l2h.index.set_num_threads`)."""
 
 from __future__ import annotations
 
@@ -15,8 +20,14 @@ from typing import ClassVar
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.codes import is_integer
 from l2h.errors import L2HError
 from l2h.index import storage
+
+# search(q, k) returns (nq, k) arrays, padded with -1 beyond the items that exist (as FAISS does); a result of
+# more entries than this (3 GiB of D and I) is refused rather than attempted
+MAX_RESULT_ENTRIES = 2**28
+MAX_ID = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -34,55 +45,205 @@ class QueryStats:
 
 class BinaryIndex(ABC):
     kind: ClassVar[str]
+    # True where probe(q, r, r) costs only the shell at distance r (a hash table enumerating flips), so a radius
+    # sweep answers radius r for the sum of its shells; False where a probe costs a search of the whole ball
+    incremental_shells: ClassVar[bool] = False
     registry: ClassVar[dict[str, type[BinaryIndex]]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        BinaryIndex.registry[cls.kind] = cls
+        if "kind" in cls.__dict__:
+            BinaryIndex.registry[cls.kind] = cls
 
     def __init__(self, bits: int):
         self.bits = codes_mod.check_bits(bits)
         self.last_stats: QueryStats | None = None
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bits={self.bits}, ntotal={self.ntotal})"
+
     @property
     @abstractmethod
     def ntotal(self) -> int: ...
 
-    @abstractmethod
+    # ------------------------------------------------------------------ the contract
+
     def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
-        """Append codes; their ids continue the insertion order unless given."""
+        """Append codes. Ids are non-negative integers (-1 marks "no result"); without them the codes get the
+        row numbers ntotal, ntotal + 1, ... Ids need not be unique. Costs time in proportion to the codes
+        added, not to those already held."""
+        batch, n = self._check_batch(codes, "codes")
+        ids = self._check_ids(ids, n)
+        if n:
+            self._add(batch, ids)
 
-    @abstractmethod
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest codes: ``D`` (nq, k) int32 and ``I`` (nq, k) int64, -1 where fewer than k exist."""
+        """The k nearest codes: ``D`` (nq, k) int32 and ``I`` (nq, k) int64, by distance then id, -1 where fewer
+        than k items exist (k may exceed ntotal, as in FAISS). k is a positive integer, and the (nq, k) result
+        must not exceed 2^28 entries (3 GiB): a larger k is refused with the largest useful one, ntotal."""
+        batch, nq = self._check_batch(queries, "queries")
+        k = self._check_k(k, nq)
+        found = min(k, self.ntotal)
+        stats = np.zeros((nq, 2), dtype=np.int64)
+        with self._timed(stats):
+            if found and nq:
+                D, I = self._search(batch, found, stats)
+            else:
+                found = 0
+                D, I = np.empty((nq, 0), dtype=np.int32), np.empty((nq, 0), dtype=np.int64)
+            if found < k:
+                D_full, I_full = np.full((nq, k), -1, dtype=np.int32), np.full((nq, k), -1, dtype=np.int64)
+                D_full[:, :found], I_full[:, :found] = D, I
+                D, I = D_full, I_full
+        return D, I
+
+    def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every code within Hamming distance <= radius (0 <= radius <= bits): ``lims`` (nq+1,) int64, ``D`` int32,
+        ``I`` int64; query q's results are ``I[lims[q]:lims[q+1]]``, by distance then id."""
+        batch, nq = self._check_batch(queries, "queries")
+        radius = self._check_radius(radius, "radius")
+        stats = np.zeros((nq, 2), dtype=np.int64)
+        with self._timed(stats):
+            if self.ntotal == 0 or nq == 0:
+                return empty_range(nq)
+            return self._range_search(batch, radius, stats)
+
+    def probe(self, queries: np.ndarray, r_lo: int, r_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Items at distance r_lo..r_hi (inclusive) of each query, as ``range_search`` returns them.
+        ``probe(q, r, r)`` is the shell at distance exactly r: a radius sweep adds one shell at a time. Whether
+        that costs only the shell is the class's ``incremental_shells``."""
+        batch, nq = self._check_batch(queries, "queries")
+        r_lo, r_hi = self._check_radius(r_lo, "r_lo"), self._check_radius(r_hi, "r_hi")
+        if r_lo > r_hi:
+            raise L2HError(f"probe needs r_lo <= r_hi, got r_lo={r_lo}, r_hi={r_hi}")
+        stats = np.zeros((nq, 2), dtype=np.int64)
+        with self._timed(stats):
+            if self.ntotal == 0 or nq == 0:
+                return empty_range(nq)
+            return self._probe(batch, r_lo, r_hi, stats)
+
+    # ------------------------------------------------------------------ what each kind implements
 
     @abstractmethod
-    def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every code within Hamming distance <= radius: ``lims`` (nq+1,), ``D`` int32, ``I`` int64."""
+    def _add(self, codes, ids: np.ndarray | None) -> None:
+        """Append checked codes; ids are None (row numbers) or a checked int64 array."""
+
+    @abstractmethod
+    def _search(self, queries, k: int, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(nq, k) nearest for 1 <= k <= ntotal, with stats (nq, 2) filled: buckets probed, candidates."""
+
+    @abstractmethod
+    def _range_search(self, queries, radius: int, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ...
+
+    def _probe(self, queries, r_lo: int, r_hi: int, stats: np.ndarray):
+        """Generic: the ball of radius r_hi without the items closer than r_lo."""
+        lims, D, I = self._range_search(queries, r_hi, stats)
+        if r_lo == 0:
+            return lims, D, I
+        keep = D >= r_lo
+        owner = np.repeat(np.arange(len(lims) - 1), np.diff(lims))[keep]
+        lims = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(lims) - 1))]).astype(np.int64)
+        return lims, D[keep], I[keep]
+
+    @abstractmethod
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (n, bytes) uint8 and ids (n,) int64 of every item, in insertion order."""
+
+    def _row_ids(self) -> np.ndarray:
+        """Ids (n,) int64 in insertion order."""
+        return self._rows()[1]
+
+    # ------------------------------------------------------------------ giving the items back
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, codes)`` of every item, by id (items of equal id in insertion order)."""
+        codes, ids = self._rows()
+        order = np.argsort(ids, kind="stable")
+        return ids[order], codes[order]
+
+    def codes(self) -> np.ndarray:
+        """Every item's packed code, in id order (the order of ``items()``)."""
+        return self.items()[1]
+
+    def reconstruct(self, ids) -> np.ndarray:
+        """The codes of the given ids, (len(ids), bytes); for an id held twice, its first code."""
+        wanted = np.atleast_1d(np.asarray(ids))
+        wanted = self._check_ids(wanted, wanted.shape[0])
+        have, codes = self.items()
+        at = np.searchsorted(have, wanted)  # the leftmost match: the first code added under that id
+        held = at < have.size
+        held[held] = have[at[held]] == wanted[held]
+        if not held.all():
+            raise L2HError(f"id {int(wanted[np.flatnonzero(~held)[0]])} is not in this index: "
+                           "reconstruct ids that were added")
+        return codes[at]
+
+    def nbytes(self) -> int:
+        """Bytes of memory the index holds (spare capacity kept for later adds included)."""
+        return 0
+
+    # ------------------------------------------------------------------ saving and loading
 
     @abstractmethod
     def _state(self) -> tuple[dict, dict[str, np.ndarray]]: ...
 
     @classmethod
     @abstractmethod
-    def _from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> BinaryIndex: ...
+    def _from_state(cls, c: storage.Checker) -> BinaryIndex:
+        """An index from a file's checked fields and arrays; every structural check that keeps searches in
+        bounds happens here."""
+
+    def _full_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta, arrays = self._state()
+        return {"kind": self.kind, "bits": self.bits, "ntotal": self.ntotal, **meta}, arrays
 
     def save(self, path: str | Path) -> None:
-        meta, arrays = self._state()
-        storage.write(path, {"kind": self.kind, "bits": self.bits, **meta}, arrays)
+        """Write the index to one file, atomically (an interrupted save leaves the old file whole)."""
+        meta, arrays = self._full_state()
+        storage.write(path, meta, arrays)
 
     @classmethod
-    def load(cls, path: str | Path, bits: int | None = None, mmap: bool = True) -> BinaryIndex:
-        """Open a saved index (memory-mapped). Pass ``bits`` to refuse an index of another code length."""
-        meta, arrays = storage.read(path, mmap=mmap)
+    def load(cls, path: str | Path, bits: int | None = None, mmap: bool = True, verify: bool = True) -> BinaryIndex:
+        """Open a saved index. Pass ``bits`` to refuse an index of another code length.
+
+        Every field and array is checked before a search can run, and a file that fails is refused with an
+        L2HError: layout, types and sizes always (one pass over the structure: milliseconds per million codes),
+        and with ``verify=True`` the CRC-32 of the header and of every array (one read of the file).
+
+        ``mmap=True`` memory-maps the arrays (no copy; the first ``add`` copies what it grows). Do not truncate or
+        rewrite a file while an index has it mapped: the process can die of SIGBUS. ``mmap=False`` copies the
+        file into memory instead."""
+        meta, arrays = storage.read(path, mmap=mmap, verify=verify)
         kind = meta.get("kind")
-        target = BinaryIndex.registry.get(kind)
-        if target is None or (cls is not BinaryIndex and not issubclass(target, cls)):
-            raise L2HError(f"{path} holds a {kind!r} index, not a {cls.kind if cls is not BinaryIndex else 'known'} one")
-        if bits is not None and meta["bits"] != bits:
-            raise L2HError(f"{path} indexes {meta['bits']}-bit codes, but these codes have {bits} bits: "
+        target = BinaryIndex.registry.get(kind) if isinstance(kind, str) else None
+        if target is None:
+            raise L2HError(f"{path} holds an index of unknown kind {kind!r}: rebuild it with this l2h")
+        if cls is not BinaryIndex and not issubclass(target, cls):
+            raise L2HError(f"{path} holds a {kind!r} index, not a {cls.kind} one: load it with {target.__name__}.load "
+                           "or BinaryIndex.load")
+        checker = storage.Checker(meta, arrays, origin=Path(path), mmap=mmap, verify=verify)
+        try:
+            checker.str("kind")
+            index = target._from_state(checker)
+            checker.done(strict_fields=True)
+        except L2HError as exc:
+            raise L2HError(f"{path} is damaged or is not an index this l2h wrote ({exc}): rebuild it") from None
+        if bits is not None and index.bits != bits:
+            raise L2HError(f"{path} indexes {index.bits}-bit codes, but these codes have {bits} bits: "
                            "rebuild the index with the same model")
-        return target._from_state(meta, arrays)
+        return index
+
+    @staticmethod
+    def _load_ids(c: storage.Checker, n: int) -> np.ndarray | None:
+        if not c.has("ids"):
+            return None
+        ids = c.array("ids", np.int64, (n,))
+        if n and ids.min() < 0:
+            raise L2HError("holds a negative id")
+        return ids
+
+    # ------------------------------------------------------------------ shared pieces
 
     @contextmanager
     def _timed(self, counts: np.ndarray):
@@ -93,34 +254,73 @@ class BinaryIndex(ABC):
         finally:
             self.last_stats = QueryStats(counts[:, 0], counts[:, 1], time.perf_counter() - start)
 
-    # shared argument checks
-    def _queries(self, queries: np.ndarray) -> np.ndarray:
-        return codes_mod.check_codes(queries, self.bits, "queries")
+    def _check_batch(self, codes, what: str):
+        """Checked codes of one batch and their count (an index over several code sets overrides this)."""
+        codes = codes_mod.check_codes(codes, self.bits, what)
+        return codes, codes.shape[0]
 
-    def _radius(self, radius: int) -> int:
-        if not isinstance(radius, (int, np.integer)) or radius < 0:
-            raise L2HError(f"radius must be a non-negative integer, got {radius!r}")
+    def _check_radius(self, radius, what: str) -> int:
+        if not is_integer(radius) or radius < 0:
+            raise L2HError(f"{what} must be a non-negative integer, got {radius!r}")
         if radius > self.bits:
-            raise L2HError(f"radius {radius} is larger than the code length ({self.bits} bits): "
+            raise L2HError(f"{what} {radius} is larger than the code length ({self.bits} bits): "
                            f"use a radius of at most {self.bits}")
         return int(radius)
 
-    def _extend_ids(self, current: np.ndarray | None, n: int, ids: np.ndarray | None) -> np.ndarray | None:
-        """Id array after appending n codes, for indexes that keep ids only once some were given (None: ids
-        are row numbers)."""
-        if ids is None and current is None:
-            return None
-        old = current if current is not None else np.arange(self.ntotal, dtype=np.int64)
-        return np.concatenate([old, self._new_ids(n, ids)])
+    def _check_k(self, k, nq: int) -> int:
+        if not is_integer(k) or k < 1:
+            raise L2HError(f"k must be a positive integer, got {k!r}")
+        if nq * int(k) > MAX_RESULT_ENTRIES:
+            raise L2HError(f"k={k} for {nq} queries asks for a ({nq}, {k}) result of "
+                           f"{nq * int(k) * 12 / 2**30:.0f} GiB, more than l2h allocates ({MAX_RESULT_ENTRIES} "
+                           f"entries): ask for fewer (k={max(self.ntotal, 1)} already returns every item) or "
+                           "split the queries")
+        return int(k)
 
-    def _new_ids(self, n: int, ids: np.ndarray | None) -> np.ndarray:
+    def _check_ids(self, ids, n: int) -> np.ndarray | None:
         if ids is None:
-            return np.arange(self.ntotal, self.ntotal + n, dtype=np.int64)
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if ids.shape[0] != n:
-            raise L2HError(f"{ids.shape[0]} ids for {n} codes: give one id per code")
-        return ids
+            return None
+        ids = np.asarray(ids)
+        if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
+            raise L2HError(f"ids must be integers, got {ids.dtype}: pass an int64 array")
+        if ids.ndim != 1 or ids.shape[0] != n:
+            raise L2HError(f"{ids.size} ids of shape {ids.shape} for {n} codes: give one id per code, (n,)")
+        if n and ids.min() < 0:
+            raise L2HError(f"ids must be non-negative (-1 marks 'no result'), got {int(ids.min())}")
+        if n and ids.dtype == np.uint64 and ids.max() > MAX_ID:
+            raise L2HError(f"ids must fit in int64, got {int(ids.max())}")
+        return ids.astype(np.int64)
+
+    def _next_ids(self, n: int, ids: np.ndarray | None) -> np.ndarray:
+        return np.arange(self.ntotal, self.ntotal + n, dtype=np.int64) if ids is None else ids
 
 
 def empty_range(nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(nq + 1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+
+
+class Growable:
+    """A 1-D or 2-D array that appends rows with capacity doubling (amortised O(1) per row); a memory-mapped
+    array is copied on the first append."""
+
+    def __init__(self, data: np.ndarray, n: int | None = None):
+        self.data = data
+        self.n = data.shape[0] if n is None else n
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.data[:self.n]
+
+    def append(self, rows: np.ndarray) -> None:
+        need = self.n + rows.shape[0]
+        if need > self.data.shape[0] or not self.data.flags.writeable:
+            capacity = max(need, 2 * self.data.shape[0]) if self.data.flags.writeable else need
+            grown = np.empty((capacity,) + self.data.shape[1:], dtype=self.data.dtype)
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+        self.data[self.n:need] = rows
+        self.n = need
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes

@@ -1,84 +1,118 @@
-"""Exhaustive popcount scan: exact k-NN and range search over every code, and the basis of Hamming ranking."""
+"""Exhaustive popcount scan: exact k-NN and range search over every code, and the basis of Hamming ranking.
+
+Codes are kept as 32-bit words up to 32 bits, 64-bit words beyond, in an array that doubles its capacity as
+codes are added. Scans compute the distances of blocks of codes in a vectorised loop, each block for a group
+of queries while it is in cache; k-NN keeps per query the first k items (by id) of each distance below a
+threshold that only shrinks."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from l2h import codes as codes_mod
-from l2h.index import kernels
-from l2h.index.base import BinaryIndex
-from l2h.index.buckets import compact_ints
+from l2h.errors import L2HError
+from l2h.index import kernels, parallel
+from l2h.index.base import BinaryIndex, Growable
+
+MAX_BITS = 2**16
+MAX_ROWS = 2**40
+# per-distance lists of a group of queries: (QUERY_GROUP, bits + 1, k) int64; above this a query keeps
+# every distance instead
+MAX_LIST_BYTES = 2**26
 
 
 class FlatIndex(BinaryIndex):
     kind = "flat"
 
     def __init__(self, bits: int):
-        super().__init__(bits)
-        self.words = self._words(np.empty((0, codes_mod.n_bytes(self.bits)), dtype=np.uint8))
-        self.ids: np.ndarray | None = None  # None: ids are row numbers
+        super().__init__(codes_mod.check_bits(bits, maximum=MAX_BITS, hint="split the code"))
+        self.word_dtype = np.uint32 if self.bits <= 32 else np.uint64
+        self._words = Growable(self._as_words(np.empty((0, codes_mod.n_bytes(self.bits)), dtype=np.uint8)))
+        self._ids: Growable | None = None  # None: ids are row numbers
 
     @property
     def ntotal(self) -> int:
-        return int(self.words.shape[0])
+        return self._words.n
 
-    def _words(self, codes: np.ndarray) -> np.ndarray:
+    @property
+    def words(self) -> np.ndarray:
+        return self._words.view
+
+    def _as_words(self, codes: np.ndarray) -> np.ndarray:
         """64-bit words, or 32-bit ones for codes of up to 32 bits: half the memory traffic of a scan."""
-        words = codes_mod.as_words(codes)
-        return words.astype(np.uint32) if self.bits <= 32 else words
+        return codes_mod.as_words(codes).astype(self.word_dtype)
 
-    def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
-        codes = codes_mod.check_codes(codes, self.bits)
-        self.ids = self._extend_ids(self.ids, codes.shape[0], ids)
-        self.words = np.concatenate([self.words, self._words(codes)])
+    def _add(self, codes, ids):
+        if self.ntotal + codes.shape[0] > MAX_ROWS:
+            raise L2HError(f"a FlatIndex holds at most {MAX_ROWS} codes: split the database")
+        if ids is not None and self._ids is None:
+            self._ids = Growable(np.arange(self.ntotal, dtype=np.int64))
+        new_ids = self._next_ids(codes.shape[0], ids)
+        self._words.append(self._as_words(codes))
+        if self._ids is not None:
+            self._ids.append(new_ids)
 
-    def _map_ids(self, rows: np.ndarray) -> np.ndarray:
-        if self.ids is None:
-            return rows
-        return np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
+    def _id_args(self):
+        return (self._ids.view, True) if self._ids is not None else (np.empty(0, dtype=np.int64), False)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = self._words(self._queries(queries))
-        with self._timed(np.tile([0, self.ntotal], (q.shape[0], 1))):
-            D, rows = kernels.knn_scan(q, self.words, int(k), self.bits)
-        if self.ids is not None:  # the scan breaks ties by row; restore (distance, id) order for given ids
-            I = self._map_ids(rows)
-            order = np.lexsort((np.where(I < 0, np.iinfo(np.int64).max, I), np.where(D < 0, self.bits + 1, D)))
-            return np.take_along_axis(D, order, 1), np.take_along_axis(I, order, 1)
-        return D, rows
+    def _search(self, queries, k, stats):
+        q, words = self._as_words(queries), self.words
+        flat, width = words.reshape(-1), words.shape[1]
+        ids, has_ids = self._id_args()
+        nq = q.shape[0]
+        stats[:, 1] = self.ntotal
+        D = np.full((nq, k), -1, dtype=np.int32)
+        I = np.full((nq, k), -1, dtype=np.int64)
+        if kernels.QUERY_GROUP * (self.bits + 1) * k * 8 <= MAX_LIST_BYTES:
+            def chunk(lo, hi):
+                kernels.flat_knn(q[lo:hi], flat, width, k, self.bits, ids, has_ids, D[lo:hi], I[lo:hi])
+        else:
+            all_ids = ids if has_ids else np.arange(self.ntotal, dtype=np.int64)
+            id_order = np.argsort(all_ids, kind="stable")
 
-    def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        q = self._words(self._queries(queries))
-        radius = self._radius(radius)
-        nq, n = q.shape[0], self.ntotal
-        lims = np.zeros(nq + 1, dtype=np.int64)
-        dist = np.empty(n, dtype=np.int32)
-        Ds, Is = [], []
-        with self._timed(np.tile([0, n], (nq, 1))):
-            for i in range(nq):
-                kernels.distances_to(q, self.words, i, dist)
-                rows = np.flatnonzero(dist <= radius)
-                ids = self._map_ids(rows)
-                order = np.lexsort((ids, dist[rows]))
-                Ds.append(dist[rows][order])
-                Is.append(ids[order])
-                lims[i + 1] = lims[i] + rows.size
-        D = np.concatenate(Ds).astype(np.int32) if Ds else np.empty(0, dtype=np.int32)
-        I = np.concatenate(Is).astype(np.int64) if Is else np.empty(0, dtype=np.int64)
-        return lims, D, I
+            def chunk(lo, hi):
+                kernels.flat_knn_wide(q[lo:hi], words, k, self.bits, all_ids, id_order, D[lo:hi], I[lo:hi])
+        parallel.map_chunks(nq, chunk)
+        return D, I
+
+    def _probe(self, queries, r_lo, r_hi, stats):
+        q, words = self._as_words(queries), self.words
+        flat, width = words.reshape(-1), words.shape[1]
+        ids, has_ids = self._id_args()
+
+        def chunk(lo, hi):
+            return kernels.flat_range(q[lo:hi], flat, width, r_lo, r_hi, self.bits, ids, has_ids, stats[lo:hi])
+
+        return parallel.concat_ranges(parallel.map_chunks(q.shape[0], chunk))
+
+    def _range_search(self, queries, radius, stats):
+        return self._probe(queries, 0, radius, stats)
+
+    def _row_ids(self):
+        return self._ids.view.copy() if self._ids is not None else np.arange(self.ntotal, dtype=np.int64)
+
+    def _rows(self):
+        ids = self._row_ids()
+        return codes_mod.from_words(self.words, self.bits), ids
 
     def nbytes(self) -> int:
-        return self.words.nbytes + (0 if self.ids is None else self.ids.nbytes)
+        return self._words.nbytes + (0 if self._ids is None else self._ids.nbytes)
 
     def _state(self):
         arrays = {"words": self.words}
-        if self.ids is not None:
-            arrays["ids"] = compact_ints(self.ids)
+        if self._ids is not None:
+            arrays["ids"] = self._ids.view
         return {}, arrays
 
     @classmethod
-    def _from_state(cls, meta, arrays):
-        index = cls(meta["bits"])
-        index.words = arrays["words"]
-        index.ids = arrays["ids"].astype(np.int64) if "ids" in arrays else None
+    def _from_state(cls, c):
+        index = cls(c.int("bits", 1, MAX_BITS))
+        n = c.int("ntotal", 0, MAX_ROWS)
+        width = index._words.data.shape[1]
+        words = c.array("words", index.word_dtype, (n, width))
+        if codes_mod.stray_word_bits(words, index.bits):
+            raise L2HError(f"holds codes with bits set beyond {index.bits} bits")
+        index._words = Growable(words)
+        ids = cls._load_ids(c, n)
+        index._ids = None if ids is None else Growable(ids)
         return index

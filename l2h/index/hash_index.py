@@ -1,8 +1,12 @@
-"""A hash table keyed on the whole code (up to 64 bits): each bucket holds the ids of the items with exactly
-that code, and a radius-r query probes every code within r flips of its own.
+"""A hash table keyed on the whole code (up to 64 bits): each bucket holds the items with exactly that code, and
+a radius-r query probes every code within r flips of its own, one shell (distance exactly r) at a time.
 
 When a radius needs more probes than there are buckets, that shell is answered by scanning the bucket keys
-instead, which gives the same set faster (64 bits at radius 4 would be 679121 probes)."""
+instead, which gives the same set faster (64 bits at radius 4 would be 679121 probes). k-NN grows the radius
+until k items are found; from the first radius where scanning is cheaper, one scan orders every bucket by its
+distance and the remaining shells are read from that order.
+
+The table is appendable (:mod:`l2h.index.buckets`): adding n codes costs O(n)."""
 
 from __future__ import annotations
 
@@ -12,95 +16,123 @@ from functools import lru_cache
 import numpy as np
 
 from l2h import codes as codes_mod
-from l2h.index import kernels
-from l2h.index.base import BinaryIndex, empty_range
-from l2h.index.buckets import BucketTable
+from l2h.index import kernels, parallel
+from l2h.index.base import BinaryIndex, Growable
+from l2h.index.buckets import MAX_ROWS, BucketTables
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def flip_masks(bits: int, weight: int) -> np.ndarray:
     return kernels.flip_masks(bits, weight, math.comb(bits, weight))
 
 
-def shell_masks(bits: int, r_lo: int, r_hi: int, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(radii, masks, mask_lims) for the kernels: the flips of each radius, concatenated; none for a radius
-    where scanning the buckets is cheaper than probing (64 bits at radius 4 would be 679121 probes)."""
-    scan = tuple(math.comb(bits, r) > n_buckets for r in range(r_lo, r_hi + 1))
-    return _shell_masks(bits, r_lo, scan)
+@lru_cache(maxsize=16)
+def mask_set(bits: int, radii: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(masks, lims)``: the flips of each radius in ``radii`` concatenated, radius r at lims[r]:lims[r+1]
+    (empty for the radii not listed)."""
+    sizes = np.zeros(bits + 1, dtype=np.int64)
+    parts = []
+    for r in sorted(radii):
+        parts.append(flip_masks(bits, r))
+        sizes[r] = parts[-1].size
+    lims = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return (np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)), lims
 
 
-@lru_cache(maxsize=256)
-def _shell_masks(bits: int, r_lo: int, scan: tuple[bool, ...]):
-    radii = np.arange(r_lo, r_lo + len(scan), dtype=np.int64)
-    parts = [np.empty(0, dtype=np.uint64) if scanned else flip_masks(bits, int(r)) for r, scanned in zip(radii, scan)]
-    lims = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
-    return radii, np.concatenate(parts), lims
+def scan_radii(bits: int, keys: int, direct: bool) -> np.ndarray:
+    """Where scanning beats probing: C(bits, r) probes against one sequential pass over ``keys`` entries (a
+    pass over a direct table's heads costs about an eighth of as many random probes)."""
+    limit = keys / 8 if direct else keys
+    return np.array([math.comb(bits, r) > limit for r in range(bits + 1)], dtype=np.bool_)
 
 
 class HashIndex(BinaryIndex):
     kind = "hash"
+    incremental_shells = True
 
     def __init__(self, bits: int):
-        super().__init__(codes_mod.check_bits(bits, maximum=64))
-        self.table = BucketTable.build(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64), self.bits)
+        super().__init__(codes_mod.check_bits(
+            bits, maximum=64, hint="HashIndex keys on the whole code: use MultiIndexHash, or l2h.index.auto(bits), "
+                                   "which picks it above 64 bits"))
+        self.tables = BucketTables([self.bits])
+        self._ids: Growable | None = None  # None: ids are row numbers
 
     @property
     def ntotal(self) -> int:
-        return int(self.table.ids.shape[0])
+        return self.tables.n
 
-    def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
-        codes = codes_mod.check_codes(codes, self.bits)
-        new_ids = self._new_ids(codes.shape[0], ids)
-        keys = np.concatenate([self.table.keys_per_item(), codes_mod.as_words(codes)[:, 0]])
-        self.table = BucketTable.build(keys, np.concatenate([self.table.ids.astype(np.int64), new_ids]), self.bits)
+    def _add(self, codes, ids):
+        n = codes.shape[0]
+        if ids is not None and self._ids is None:
+            self._ids = Growable(np.arange(self.ntotal, dtype=np.int64))
+        new_ids = self._next_ids(n, ids)
+        self.tables.add(codes_mod.as_words(codes)[:, :1])
+        if self._ids is not None:
+            self._ids.append(new_ids)
 
-    def probe(self, queries: np.ndarray, r_lo: int, r_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Items at distance r_lo..r_hi (inclusive) of each query, by distance then id. ``r_lo = r_hi = r`` gives
-        one shell, which is how the evaluation's radius sweep extends its candidates one radius at a time."""
-        queries = self._queries(queries)
-        r_lo, r_hi = self._radius(r_lo), self._radius(r_hi)
-        nq = queries.shape[0]
-        stats = np.zeros((nq, 2), dtype=np.int64)
-        with self._timed(stats):
-            if self.ntotal == 0 or nq == 0 or r_lo > r_hi:
-                return empty_range(nq)
-            t = self.table
-            radii, masks, mask_lims = shell_masks(self.bits, r_lo, r_hi, t.n_buckets)
-            return kernels.probe_shells(codes_mod.as_words(queries)[:, 0], radii, masks, mask_lims, t.direct,
-                                        t.directory, t.keys, t.present, t.starts, t.ids, t.shift, stats)
+    def _id_args(self):
+        if self._ids is None:
+            return np.empty(0, dtype=np.int64), False
+        return self._ids.view, True
 
-    def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.probe(queries, 0, radius)
+    def _plan(self, radii) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = self.tables
+        keys = t.n_buckets(0)
+        scan = scan_radii(self.bits, keys, t.direct)
+        masks, lims = mask_set(self.bits, tuple(int(r) for r in radii if not scan[r]))
+        return masks, lims, scan
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest by growing the radius until each query has k results (or the whole code space is covered)."""
-        queries = self._queries(queries)
-        nq = queries.shape[0]
-        D = np.full((nq, k), -1, dtype=np.int32)
-        I = np.full((nq, k), -1, dtype=np.int64)
-        found = np.zeros(nq, dtype=np.int64)
-        pending = np.arange(nq)
-        for r in range(self.bits + 1):
-            if pending.size == 0 or self.ntotal == 0:
-                break
-            lims, d, i = self.probe(queries[pending], r, r)
-            for row, q in enumerate(pending):
-                take = min(k - found[q], lims[row + 1] - lims[row])
-                D[q, found[q]:found[q] + take] = d[lims[row]:lims[row] + take]
-                I[q, found[q]:found[q] + take] = i[lims[row]:lims[row] + take]
-                found[q] += take
-            pending = pending[found[pending] < k]
+    def _probe(self, queries, r_lo, r_hi, stats):
+        qkeys = codes_mod.as_words(queries)[:, 0]
+        masks, lims, scan = self._plan(range(r_lo, r_hi + 1))
+        args, (ids, has_ids) = self.tables.kernel_args(), self._id_args()
+
+        def chunk(lo, hi):
+            return kernels.hash_probe(qkeys[lo:hi], r_lo, r_hi, masks, lims, scan, *args, ids, has_ids, stats[lo:hi])
+
+        return parallel.concat_ranges(parallel.map_chunks(len(qkeys), chunk))
+
+    def _range_search(self, queries, radius, stats):
+        return self._probe(queries, 0, radius, stats)
+
+    def _search(self, queries, k, stats):
+        qkeys = codes_mod.as_words(queries)[:, 0]
+        scan = self._plan(())[2]
+        first_scan = int(np.argmax(scan)) if scan.any() else self.bits + 1
+        masks, lims, scan = self._plan(range(first_scan))  # from the first scanned radius on, one scan serves all
+        args, (ids, has_ids) = self.tables.kernel_args(), self._id_args()
+        D = np.full((len(qkeys), k), -1, dtype=np.int32)
+        I = np.full((len(qkeys), k), -1, dtype=np.int64)
+
+        def chunk(lo, hi):
+            kernels.hash_knn(qkeys[lo:hi], k, self.bits, masks, lims, scan, *args, ids, has_ids, stats[lo:hi],
+                             D[lo:hi], I[lo:hi])
+
+        parallel.map_chunks(len(qkeys), chunk)
         return D, I
 
+    def _row_ids(self):
+        return self._ids.view.copy() if self._ids is not None else np.arange(self.ntotal, dtype=np.int64)
+
+    def _rows(self):
+        keys = self.tables.row_keys(0)
+        ids = self._row_ids()
+        return codes_mod.from_words(keys[:, None], self.bits), ids
+
     def nbytes(self) -> int:
-        return self.table.nbytes()
+        return self.tables.nbytes() + (0 if self._ids is None else self._ids.nbytes)
 
     def _state(self):
-        return {}, self.table.arrays()
+        arrays = self.tables.arrays()
+        if self._ids is not None:
+            arrays["ids"] = self._ids.view
+        return {"direct": self.tables.direct}, arrays
 
     @classmethod
-    def _from_state(cls, meta, arrays):
-        index = cls.__new__(cls)
-        BinaryIndex.__init__(index, meta["bits"])
-        index.table = BucketTable.from_arrays(arrays)
+    def _from_state(cls, c):
+        index = cls(c.int("bits", 1, 64))
+        n = c.int("ntotal", 0, MAX_ROWS)
+        index.tables = BucketTables.from_arrays([index.bits], n, c.bool("direct"), c.array)
+        ids = cls._load_ids(c, n)
+        index._ids = None if ids is None else Growable(ids)
         return index

@@ -3,7 +3,14 @@
 Numba compiles these to native code (with the CPU's popcount instruction) at first use and caches the result
 on disk. It was chosen over a C extension because it installs from a wheel on every platform, needs no
 compiler on the user's machine, and keeps the kernels readable next to the Python that calls them.
-All kernels are single-threaded; callers parallelise over query batches if they want to."""
+
+Every kernel is compiled ``nogil=True`` and answers the queries it is given independently of the others, so
+:mod:`l2h.index.parallel` runs them on chunks of a batch in several threads at once.
+
+The bucket tables (:mod:`l2h.index.buckets`) are passed as plain arrays, one row per table: the merged base
+(``bstart``, ``brows``: bucket b's rows, ascending), the tail (``tail`` heads, ``nxt`` links, ``tbucket``), and,
+for hashed tables, the bucket keys ``bkey`` found through ``slots`` (open addressing, linear probing,
+``2^log2cap`` slots) and the ``present`` bitmap. A direct table's bucket number is the key itself."""
 
 from __future__ import annotations
 
@@ -12,10 +19,15 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 # Fibonacci hashing: multiply by 2^64 / golden ratio and keep the top bits, which spreads
-# structured keys (codes that differ in a few bits) evenly over the directory.
+# structured keys (codes that differ in a few bits) evenly over the slots.
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-# the presence bitmap has 2^FILTER_BITS bits per directory slot
-FILTER_BITS = np.uint64(3)
+# the presence bitmap has 2^FILTER_BITS bits per slot
+FILTER_BITS = 3
+# a table doubles its slots when more than 3/4 of them hold a bucket
+MIN_LOG2CAP = 4
+
+# status codes of insert_hashed
+DONE, NEED_BUCKETS, NEED_GROWTH = 0, 1, 2
 
 
 @intrinsic
@@ -29,7 +41,7 @@ def popcount(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def distance(a, i, b, j):
     """Hamming distance between row i of word array a and row j of word array b."""
     d = 0
@@ -38,22 +50,30 @@ def distance(a, i, b, j):
     return d
 
 
-@njit(cache=True, inline="always")
-def bucket_of(key, directory, bucket_keys, present, shift):
-    """Index of the bucket holding ``key``, or -1. ``present`` is a bitmap over the top p + FILTER_BITS bits of
-    the key's hash: most absent keys are rejected there, in a structure small enough to stay in cache, before
-    the directory is read."""
-    f = (np.uint64(key) * GOLDEN) >> (shift - FILTER_BITS)
-    if not (present[f >> np.uint64(6)] >> (f & np.uint64(63))) & np.uint64(1):
-        return -1
-    h = f >> FILTER_BITS
-    for b in range(directory[h], directory[h + 1]):
-        if bucket_keys[b] == key:
-            return b
-    return -1
+@njit(cache=True, nogil=True, inline="always")
+def substring(words, row, start, length):
+    """Bits [start, start + length) of a code (length <= 64), as an integer."""
+    w, offset = start // 64, start % 64
+    value = np.uint64(words[row, w]) >> np.uint64(offset)
+    if offset + length > 64:
+        value |= np.uint64(words[row, w + 1]) << np.uint64(64 - offset)
+    if length < 64:
+        value &= (np.uint64(1) << np.uint64(length)) - np.uint64(1)
+    return value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def substrings(words, lo, hi, starts, lengths):
+    """(hi - lo, m) keys: substring t of rows lo..hi-1."""
+    m = starts.shape[0]
+    out = np.empty((hi - lo, m), dtype=np.uint64)
+    for r in range(lo, hi):
+        for t in range(m):
+            out[r - lo, t] = substring(words, r, starts[t], lengths[t])
+    return out
+
+
+@njit(cache=True, nogil=True)
 def flip_masks(bits, weight, count):
     """All ``count = C(bits, weight)`` masks of ``bits`` bits with exactly ``weight`` ones, in lexicographic order
     of the flipped positions (the caller computes the count: it overflows 64-bit arithmetic on the way)."""
@@ -76,38 +96,232 @@ def flip_masks(bits, weight, count):
     return masks
 
 
-@njit(cache=True)
+# Explicit loops rather than slice assignments, sorts and fancy indexing: numba compiles each of those into a
+# broadcasting kernel of its own, which made the first run of a search take tens of seconds to compile. Helpers
+# only kernels call have no Python wrapper (``no_cpython_wrapper``), which is most of a many-argument function's
+# compile time.
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _grow(a, needed):
     if needed <= a.shape[0]:
         return a
     out = np.empty(max(needed, 2 * a.shape[0]), dtype=a.dtype)
-    out[: a.shape[0]] = a
+    for i in range(a.shape[0]):
+        out[i] = a[i]
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _head(a, n):
+    """A copy of a[:n]."""
+    out = np.empty(n, dtype=a.dtype)
+    for i in range(n):
+        out[i] = a[i]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- chained tables
+
+@njit(cache=True, nogil=True, inline="always")
+def _fingerprint(key, log2cap):
+    """The top log2cap + FILTER_BITS bits of the key's Fibonacci hash: slot = f >> FILTER_BITS, bitmap bit = f."""
+    return (np.uint64(key) * GOLDEN) >> np.uint64(64 - FILTER_BITS - log2cap)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def lookup(t, key, bkey, slots, present, L):
+    """Bucket of ``key`` in hashed table t of 2^L slots, or -1. Most absent keys stop at the presence bitmap,
+    which is small enough to stay in cache. Callers read L = log2cap[t] once, outside their loops: read here, after
+    the loop's stores, it would be reloaded at every probe (the compiler cannot tell the arrays apart), which
+    measured 3 to 4 times slower."""
+    f = _fingerprint(key, L)
+    if not (present[t, np.int64(f >> np.uint64(6))] >> (f & np.uint64(63))) & np.uint64(1):
+        return -1
+    mask = (np.int64(1) << L) - 1
+    s = np.int64(f >> np.uint64(FILTER_BITS))
+    while True:
+        b = slots[t, s]
+        if b < 0:
+            return -1
+        if np.uint64(bkey[t, b]) == key:
+            return np.int64(b)
+        s = (s + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def rehash(t, bkey, nb, slots, present, log2cap):
+    """Place buckets 0..nb[t]-1 of table t, in order, into its 2^log2cap[t] slots and bitmap (cleared first).
+    The layout depends only on the buckets and the capacity, so every history of adds gives the same table.
+    Returns -1, or the first bucket whose key an earlier bucket already holds (a damaged file)."""
+    L = log2cap[t]
+    cap = np.int64(1) << L
+    for s in range(slots.shape[1]):
+        slots[t, s] = -1
+    for w in range(present.shape[1]):
+        present[t, w] = 0
+    mask = cap - 1
+    for b in range(nb[t]):
+        key = np.uint64(bkey[t, b])
+        f = _fingerprint(key, L)
+        s = np.int64(f >> np.uint64(FILTER_BITS))
+        while slots[t, s] >= 0:
+            if np.uint64(bkey[t, slots[t, s]]) == key:
+                return b
+            s = (s + 1) & mask
+        slots[t, s] = b
+        present[t, np.int64(f >> np.uint64(6))] |= np.uint64(1) << (f & np.uint64(63))
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def insert_hashed(keys, row0, base_n, t0, i0, nxt, tbucket, bkey, tail, nb, slots, present, log2cap):
+    """Link rows row0 + i (keys[i, t]) into the tail of each hashed table t, from table t0, item i0 on.
+    Returns ``(t, i, status)``: DONE, or where it stopped because the bucket arrays are full (NEED_BUCKETS) or
+    table t must double its slots (NEED_GROWTH: bucket created, not yet placed nor linked); the caller makes
+    room and calls again from there."""
+    m, n_new = keys.shape[1], keys.shape[0]
+    capacity = bkey.shape[1]
+    for t in range(t0, m):
+        start = i0 if t == t0 else 0
+        L = log2cap[t]
+        cap = np.int64(1) << L
+        count = nb[t]
+        for i in range(start, n_new):
+            key = keys[i, t]
+            b = lookup(t, key, bkey, slots, present, L)
+            if b < 0:
+                b = count
+                if b >= capacity:
+                    nb[t] = count
+                    return t, i, NEED_BUCKETS
+                bkey[t, b] = key
+                tail[t, b] = -1
+                count = b + 1
+                if 4 * count > 3 * cap:
+                    nb[t] = count
+                    return t, i, NEED_GROWTH
+                f = _fingerprint(key, L)
+                s = np.int64(f >> np.uint64(FILTER_BITS))
+                while slots[t, s] >= 0:
+                    s = (s + 1) & (cap - 1)
+                slots[t, s] = b
+                present[t, np.int64(f >> np.uint64(6))] |= np.uint64(1) << (f & np.uint64(63))
+            row = row0 + i
+            nxt[t, row - base_n] = tail[t, b]
+            tbucket[t, row - base_n] = b
+            tail[t, b] = row
+        nb[t] = count
+    return m, 0, DONE
+
+
+@njit(cache=True, nogil=True)
+def insert_direct(keys, row0, base_n, nxt, tbucket, tail):
+    for t in range(keys.shape[1]):
+        for i in range(keys.shape[0]):
+            key = np.int64(keys[i, t])
+            row = row0 + i
+            nxt[t, row - base_n] = tail[t, key]
+            tbucket[t, row - base_n] = key
+            tail[t, key] = row
+
+
+@njit(cache=True, nogil=True)
+def merge_table(t, n, base_n, old_keys, old_nbase, bstart, brows, tbucket, bkey, renumber, new_bstart, new_brows):
+    """Table t's base and tail as one new base, by a counting sort on each row's bucket: bucket ob's base rows,
+    then its tail rows (``tbucket``: the bucket of each tail row), ascending, go to bucket ob, or to bucket
+    bkey[t, ob] when ``renumber`` (hashed to direct). Reads the tail in order: no chain is followed."""
+    width = new_bstart.shape[1] - 1
+    for ob in range(min(old_keys, old_nbase)):
+        nb_ = np.int64(bkey[t, ob]) if renumber else ob
+        new_bstart[t, nb_ + 1] = bstart[t, ob + 1] - bstart[t, ob]
+    for i in range(n - base_n):
+        ob = np.int64(tbucket[t, i])
+        nb_ = np.int64(bkey[t, ob]) if renumber else ob
+        new_bstart[t, nb_ + 1] += 1
+    for b in range(width):
+        new_bstart[t, b + 1] += new_bstart[t, b]
+    fill = np.empty(width + 1, dtype=np.int64)
+    for b in range(width + 1):
+        fill[b] = new_bstart[t, b]
+    for ob in range(min(old_keys, old_nbase)):
+        nb_ = np.int64(bkey[t, ob]) if renumber else ob
+        p = fill[nb_]
+        for j in range(bstart[t, ob], bstart[t, ob + 1]):
+            new_brows[t, p] = brows[t, j]
+            p += 1
+        fill[nb_] = p
+    for i in range(n - base_n):
+        ob = np.int64(tbucket[t, i])
+        nb_ = np.int64(bkey[t, ob]) if renumber else ob
+        new_brows[t, fill[nb_]] = base_n + i
+        fill[nb_] += 1
+
+
+@njit(cache=True, nogil=True)
+def is_grouped_permutation(rows, starts):
+    """Whether rows lists 0..n-1 once each, ascending within each group starts[g]:starts[g+1]."""
+    n = rows.shape[0]
+    seen = np.zeros(n, dtype=np.bool_)
+    for g in range(starts.shape[0] - 1):
+        for j in range(starts[g], starts[g + 1]):
+            r = rows[j]
+            if r < 0 or r >= n or seen[r] or (j > starts[g] and rows[j - 1] >= r):
+                return False
+            seen[r] = True
+    return True
+
+
+@njit(cache=True, nogil=True)
+def fill_row_keys(t, base_n, bstart, nbase, brows, tail, nxt, keys, out):
+    """out[row] = keys[b] for every row of bucket b of table t."""
+    for b in range(keys.shape[0]):
+        if b < nbase[t]:
+            for j in range(bstart[t, b], bstart[t, b + 1]):
+                out[brows[t, j]] = keys[b]
+        row = np.int64(tail[t, b])
+        while row >= 0:
+            out[row] = keys[b]
+            row = np.int64(nxt[t, row - base_n])
+
+
+# ---------------------------------------------------------------------------------------------- sorting
+
+@njit(cache=True, nogil=True, inline="always")
 def sort_ids(a, lo, hi, scratch):
-    """Sort ``a[lo:hi]`` (non-negative ints) in place: insertion sort for short runs, else an LSD radix sort
-    on bytes, which beats a comparison sort on the thousands of ids a wide radius returns."""
+    """Sort ``a[lo:hi]`` (non-negative ints) in place, ``scratch`` holding at least hi - lo: nothing if already
+    sorted, insertion sort for short runs, else an LSD radix sort on bytes, which beats a comparison sort on the
+    thousands of ids a wide radius returns."""
     n = hi - lo
-    if n < 64:
-        for i in range(lo + 1, hi):
-            v = a[i]
-            j = i - 1
-            while j >= lo and a[j] > v:
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = v
-        return scratch
+    ordered = True
+    for i in range(lo + 1, hi):
+        if a[i] < a[i - 1]:
+            ordered = False
+            break
+    if not ordered:
+        if n < 64:
+            for i in range(lo + 1, hi):
+                v = a[i]
+                j = i - 1
+                while j >= lo and a[j] > v:
+                    a[j + 1] = a[j]
+                    j -= 1
+                a[j + 1] = v
+        else:
+            _radix_sort(a, lo, hi, scratch)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _radix_sort(a, lo, hi, scratch):
+    n = hi - lo
     top = 0
     for i in range(lo, hi):
         top = max(top, a[i])
-    if scratch.shape[0] < n:
-        scratch = np.empty(2 * n, dtype=a.dtype)
+    counts = np.zeros(257, dtype=np.int64)
     src_is_a = True
     shift = 0
-    while (top >> shift) > 0:
-        counts = np.zeros(257, dtype=np.int64)
+    while shift < 64 and (top >> shift) > 0:  # a shift of 64 would wrap to 0 and never end
+        for d in range(257):
+            counts[d] = 0
         for i in range(n):
             v = a[lo + i] if src_is_a else scratch[i]
             counts[((v >> shift) & 255) + 1] += 1
@@ -124,198 +338,621 @@ def sort_ids(a, lo, hi, scratch):
         src_is_a = not src_is_a
         shift += 8
     if not src_is_a:
-        a[lo:hi] = scratch[:n]
-    return scratch
+        for i in range(n):
+            a[lo + i] = scratch[i]
 
 
-@njit(cache=True)
-def probe_shells(qkeys, radii, masks, mask_lims, direct, directory, bucket_keys, present, bucket_starts, ids, shift,
-                 stats):
-    """Items whose code is at Hamming distance exactly ``radii[s]`` from each query, for each shell s, probing
-    the flips ``masks[mask_lims[s]:mask_lims[s+1]]``; a shell with no masks is answered by scanning the bucket
-    keys instead (cheaper than C(bits, r) probes). ``direct`` tables use the key as the bucket number.
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def sort_by_distance_id(D, I, lo, hi, ids_ascending, bits):
+    """Order ``D[lo:hi], I[lo:hi]`` (ids non-negative) by distance then id, in place: unless ``ids_ascending``
+    (I sorted already), a stable LSD radix sort on the id bytes, then a stable counting sort on the distance."""
+    n = hi - lo
+    if n <= 1:
+        return
+    if n <= 16:
+        for i in range(lo + 1, hi):
+            d, v = D[i], I[i]
+            j = i - 1
+            while j >= lo and (D[j] > d or (D[j] == d and I[j] > v)):
+                D[j + 1] = D[j]
+                I[j + 1] = I[j]
+                j -= 1
+            D[j + 1] = d
+            I[j + 1] = v
+        return
+    src_d = np.empty(n, dtype=D.dtype)
+    src_i = np.empty(n, dtype=I.dtype)
+    tmp_d = np.empty(n, dtype=D.dtype)
+    tmp_i = np.empty(n, dtype=I.dtype)
+    top = 0
+    for j in range(n):
+        src_d[j] = D[lo + j]
+        src_i[j] = I[lo + j]
+        top = max(top, I[lo + j])
+    counts = np.zeros(257, dtype=np.int64)
+    shift = 0
+    while not ids_ascending and shift < 64 and (top >> shift) > 0:
+        for c in range(257):
+            counts[c] = 0
+        for j in range(n):
+            counts[((src_i[j] >> shift) & 255) + 1] += 1
+        for c in range(256):
+            counts[c + 1] += counts[c]
+        for j in range(n):
+            c = (src_i[j] >> shift) & 255
+            tmp_d[counts[c]] = src_d[j]
+            tmp_i[counts[c]] = src_i[j]
+            counts[c] += 1
+        src_d, tmp_d = tmp_d, src_d
+        src_i, tmp_i = tmp_i, src_i
+        shift += 8
+    by_distance = np.zeros(bits + 2, dtype=np.int64)
+    for j in range(n):
+        by_distance[src_d[j] + 1] += 1
+    for d in range(bits + 1):
+        by_distance[d + 1] += by_distance[d]
+    for j in range(n):
+        p = by_distance[src_d[j]]
+        D[lo + p] = src_d[j]
+        I[lo + p] = src_i[j]
+        by_distance[src_d[j]] += 1
 
-    Returns ``lims, D, I``: query q's results are ``I[lims[q]:lims[q+1]]``, by distance then id.
-    ``stats`` (nq, 2) receives buckets probed and candidates per query."""
-    nq, shells = qkeys.shape[0], radii.shape[0]
-    lims = np.zeros(nq + 1, dtype=np.int64)
-    shell_end = np.empty(nq * shells, dtype=np.int64)  # distances are filled from these once, at the end
-    out_i = np.empty(max(1024, 8 * nq), dtype=np.int64)
-    n = 0
-    n_buckets = bucket_starts.shape[0] - 1
-    scratch = np.empty(1024, dtype=np.int64)
-    for q in range(nq):
-        key = qkeys[q]
-        probed = 0
-        for s in range(shells):
-            r = radii[s]
-            lo_m, hi_m = mask_lims[s], mask_lims[s + 1]
-            start = n
-            scan = lo_m == hi_m
-            probes = n_buckets if scan else hi_m - lo_m
-            probed += probes
-            # written out again in multi_index_range: a shared inlined helper measured 2-3x slower at radius 3
-            for p in range(probes):
-                if direct:
-                    b = np.int64(key ^ masks[lo_m + p])
-                elif scan:
-                    b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == r else -1
-                else:
-                    b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, present, shift)
+
+# ---------------------------------------------------------------------------------------------- HashIndex
+
+# Hot loops never reassign an array: numba then keeps reference-count updates out of them (a loop that might
+# grow its output array measured 3 times slower, even when it never grew). Each search is run by a worker over
+# the queries q0, q0 + 1, ... that writes into arrays of fixed size and returns the first query it could not
+# finish for lack of room (or nq when done); the caller grows the arrays and calls it again from there.
+
+@njit(cache=True, nogil=True, inline="always")
+def _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, out, n):
+    """Append bucket b's rows (or their ids) at out[n:], ascending: its base rows, then its tail chain (which
+    runs from the newest row down, so it is written from the end). -1 if out is too small."""
+    cap = out.shape[0]
+    if b < nbase_t:
+        lo, hi = bstart[t, b], bstart[t, b + 1]
+        if n + hi - lo > cap:
+            return -1
+        for j in range(lo, hi):
+            r = brows[t, j]
+            out[n] = ids[r] if has_ids else r
+            n += 1
+    row = np.int64(tail[t, b])
+    if row >= 0:
+        size = 0
+        r = row
+        while r >= 0:
+            size += 1
+            r = np.int64(nxt[t, r - base_n])
+        if n + size > cap:
+            return -1
+        end = n + size
+        while row >= 0:
+            end -= 1
+            out[end] = ids[row] if has_ids else row
+            row = np.int64(nxt[t, row - base_n])
+        n += size
+    return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _key_of(t, b, direct, bkey):
+    """Key of entry b of a scan of table t: the key itself when direct, else bucket b's."""
+    return np.uint64(b) if direct else np.uint64(bkey[t, b])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _shell_of(key, r, scan_r, n_keys, masks, lo_m, hi_m, t, direct, base_n, nbase_t, bstart, brows, tail, nxt, bkey,
+              slots, present, L, ids, has_ids, out, n):
+    """Append the items of table t's buckets at distance r from key: the flips masks[lo_m:hi_m], or, where
+    scan_r, one pass over the keys. The new n, or -1 if out is too small."""
+    if scan_r:
+        for b in range(n_keys):
+            if popcount(_key_of(t, b, direct, bkey) ^ key) == r:
+                n = _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, out, n)
+                if n < 0:
+                    return -1
+    else:
+        for p in range(lo_m, hi_m):
+            probe = key ^ masks[p]
+            if direct:
+                b = np.int64(probe)
+            else:
+                b = lookup(t, probe, bkey, slots, present, L)
                 if b < 0:
                     continue
-                lo, hi = bucket_starts[b], bucket_starts[b + 1]
-                if n + hi - lo > out_i.shape[0]:
-                    out_i = _grow(out_i, n + hi - lo)
-                for j in range(lo, hi):
-                    out_i[n] = ids[j]
-                    n += 1
+            n = _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, out, n)
+            if n < 0:
+                return -1
+    return n
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _hash_probe_run(q0, qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_n, nbase_t, n_keys, bstart, brows,
+                    tail, nxt, bkey, slots, present, L, ids, has_ids, stats, lims, shell_end, out, scratch):
+    shells = r_hi - r_lo + 1
+    for q in range(q0, qkeys.shape[0]):
+        key = np.uint64(qkeys[q])
+        n = lims[q]
+        probed = 0
+        for s in range(shells):
+            r = r_lo + s
+            start = n
+            n = _shell_of(key, r, scan[r], n_keys, masks, mask_lims[r], mask_lims[r + 1], 0, direct, base_n, nbase_t,
+                          bstart, brows, tail, nxt, bkey, slots, present, L, ids, has_ids, out, n)
+            if n < 0:
+                return q
+            probed += n_keys if scan[r] else mask_lims[r + 1] - mask_lims[r]
             if n - start > 1:
-                scratch = sort_ids(out_i, start, n, scratch)
+                sort_ids(out, start, n, scratch)
             shell_end[q * shells + s] = n
         lims[q + 1] = n
         stats[q, 0] = probed
         stats[q, 1] = n - lims[q]
+    return qkeys.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def hash_probe(qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb,
+               slots, present, log2cap, ids, has_ids, stats):
+    """Items whose code is at Hamming distance r_lo..r_hi of each query, shell by shell: radius r probes the
+    flips ``masks[mask_lims[r]:mask_lims[r+1]]``, or, where ``scan[r]``, scans the bucket keys (cheaper than
+    C(bits, r) probes). Returns ``lims, D, I`` by distance then id; ``stats`` (nq, 2) gets buckets probed and
+    candidates per query."""
+    nq = qkeys.shape[0]
+    shells = r_hi - r_lo + 1
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    shell_end = np.empty(nq * shells, dtype=np.int64)  # distances are filled from these once, at the end
+    out = np.empty(max(1024, 8 * nq), dtype=np.int64)
+    scratch = np.empty(out.shape[0], dtype=np.int64)
+    n_keys = tail.shape[1] if direct else nb[0]
+    q = 0
+    while True:
+        q = _hash_probe_run(q, qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_n, nbase[0], n_keys, bstart,
+                            brows, tail, nxt, bkey, slots, present, log2cap[0], ids, has_ids, stats, lims, shell_end,
+                            out, scratch)
+        if q >= nq:
+            break
+        out = _grow(out, 2 * out.shape[0])
+        scratch = np.empty(out.shape[0], dtype=np.int64)
+    n = lims[nq]
     out_d = np.empty(n, dtype=np.int32)
     start = 0
     for t in range(nq * shells):
-        out_d[start:shell_end[t]] = radii[t % shells]
+        for j in range(start, shell_end[t]):
+            out_d[j] = r_lo + t % shells
         start = shell_end[t]
-    return lims, out_d, out_i[:n].copy()
+    return lims, out_d, _head(out, n)
 
 
-@njit(cache=True)
-def knn_scan(qwords, dbwords, k, bits):
-    """Exact k nearest codes by exhaustive scan, ordered by distance then id; missing entries are -1.
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _order_keys(key, n_keys, direct, bkey, bucket_dist, by_dist, dist_lims):
+    """Counting sort of the buckets by distance to key: bucket numbers in by_dist, distance d at
+    dist_lims[d]:dist_lims[d+1]."""
+    for d in range(dist_lims.shape[0]):
+        dist_lims[d] = 0
+    for b in range(n_keys):
+        d = np.int64(popcount(_key_of(0, b, direct, bkey) ^ key))
+        bucket_dist[b] = d
+        dist_lims[d + 1] += 1
+    for d in range(dist_lims.shape[0] - 1):
+        dist_lims[d + 1] += dist_lims[d]
+    fill = _head(dist_lims, dist_lims.shape[0])
+    for b in range(n_keys):
+        by_dist[fill[bucket_dist[b]]] = b
+        fill[bucket_dist[b]] += 1
 
-    One pass per query. Items are kept in per-distance lists (at most k each, in id order) while their distance
-    is within the threshold T, the smallest distance whose list sizes up to T already sum to k; T only shrinks,
-    so after the first few thousand items nearly every item is rejected by one predictable comparison."""
-    nq, n = qwords.shape[0], dbwords.shape[0]
-    D = np.full((nq, k), -1, dtype=np.int32)
-    I = np.full((nq, k), -1, dtype=np.int64)
-    kept = np.empty((bits + 1, k), dtype=np.int64)
-    sizes = np.zeros(bits + 1, dtype=np.int64)
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _hash_knn_run(q0, qkeys, k, bits, masks, mask_lims, scan, direct, base_n, nbase_t, n_keys, bstart, brows, tail,
+                  nxt, bkey, slots, present, L, ids, has_ids, stats, D, I, buf, scratch, bucket_dist, by_dist,
+                  dist_lims):
+    for q in range(q0, qkeys.shape[0]):
+        key = np.uint64(qkeys[q])
+        found = 0
+        probed = 0
+        candidates = 0
+        scanned = False
+        for r in range(bits + 1):
+            if scan[r] and not scanned:
+                probed += n_keys
+                _order_keys(key, n_keys, direct, bkey, bucket_dist, by_dist, dist_lims)
+                scanned = True
+            n = 0
+            if scanned:
+                for j in range(dist_lims[r], dist_lims[r + 1]):
+                    n = _write_bucket(0, by_dist[j], base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, buf, n)
+                    if n < 0:
+                        break
+            else:
+                n = _shell_of(key, r, False, n_keys, masks, mask_lims[r], mask_lims[r + 1], 0, direct, base_n,
+                              nbase_t, bstart, brows, tail, nxt, bkey, slots, present, L, ids, has_ids, buf, 0)
+                probed += mask_lims[r + 1] - mask_lims[r]
+            if n < 0:
+                return q
+            if n > 1:
+                sort_ids(buf, 0, n, scratch)
+            candidates += n
+            take = min(k - found, n)
+            for j in range(take):
+                D[q, found + j] = r
+                I[q, found + j] = buf[j]
+            found += take
+            if found >= k:
+                break
+        stats[q, 0] = probed
+        stats[q, 1] = candidates
+    return qkeys.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def hash_knn(qkeys, k, bits, masks, mask_lims, scan, direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb,
+             slots, present, log2cap, ids, has_ids, stats, D, I):
+    """The k nearest items of each query (k <= items), shell by shell until k are found. From the first radius
+    where probing costs more than scanning the buckets, one scan sorts every bucket by its distance and the
+    remaining shells are read from that order."""
+    nq = qkeys.shape[0]
+    n_keys = tail.shape[1] if direct else nb[0]
+    buf = np.empty(1024, dtype=np.int64)
+    scratch = np.empty(1024, dtype=np.int64)
+    listed = n_keys if scan.any() else 0
+    bucket_dist = np.empty(listed, dtype=np.int64)
+    by_dist = np.empty(listed, dtype=np.int64)
+    dist_lims = np.zeros(bits + 2, dtype=np.int64)
+    q = 0
+    while True:
+        q = _hash_knn_run(q, qkeys, k, bits, masks, mask_lims, scan, direct, base_n, nbase[0], n_keys, bstart, brows,
+                          tail, nxt, bkey, slots, present, log2cap[0], ids, has_ids, stats, D, I, buf, scratch,
+                          bucket_dist, by_dist, dist_lims)
+        if q >= nq:
+            break
+        buf = np.empty(2 * buf.shape[0], dtype=np.int64)
+        scratch = np.empty(buf.shape[0], dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------- FlatIndex
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_sift_down(h, a, b, size, pos):
+    """Max-heap on h[a, b, :size]: move h[a, b, pos] down to its place (3-D indexing: a view made in the scan
+    loop would cost reference counting on every item)."""
+    v = h[a, b, pos]
+    while True:
+        c = 2 * pos + 1
+        if c >= size:
+            break
+        if c + 1 < size and h[a, b, c + 1] > h[a, b, c]:
+            c += 1
+        if h[a, b, c] <= v:
+            break
+        h[a, b, pos] = h[a, b, c]
+        pos = c
+    h[a, b, pos] = v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_push(h, a, b, size, v):
+    pos = size
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if h[a, b, parent] >= v:
+            break
+        h[a, b, pos] = h[a, b, parent]
+        pos = parent
+    h[a, b, pos] = v
+
+
+# The flat scans take the codes as one flat array of ``words`` words per code and compute the distances of a
+# block of codes at a time in a loop the compiler vectorises (a vector popcount where the CPU has one); a block
+# is scanned for a group of queries while it is in cache.
+SCAN_BLOCK = 1024
+QUERY_GROUP = 8
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block_distances(qw, q, flat, words, lo, hi, buf, limit):
+    """buf[i - lo] = distance from query q to code i, for lo <= i < hi; returns how many are <= limit. The xor
+    is taken in the words' own width (32 bits for short codes), then counted: the vectorised loop reads half
+    as many bytes per lane."""
+    hits = 0
+    limit = np.int32(limit)  # an int64 limit would widen every lane of the comparison
+    if words == 1:
+        a = qw[q, 0]
+        for i in range(lo, hi):
+            d = np.int32(popcount(np.uint64(a ^ flat[i])))
+            buf[i - lo] = d
+            hits += np.int32(d <= limit)
+    elif words == 2:
+        a0, a1 = qw[q, 0], qw[q, 1]
+        for i in range(lo, hi):
+            d = np.int32(popcount(np.uint64(a0 ^ flat[2 * i])) + popcount(np.uint64(a1 ^ flat[2 * i + 1])))
+            buf[i - lo] = d
+            hits += np.int32(d <= limit)
+    elif words == 4:
+        a0, a1, a2, a3 = qw[q, 0], qw[q, 1], qw[q, 2], qw[q, 3]
+        for i in range(lo, hi):
+            d = np.int32(popcount(np.uint64(a0 ^ flat[4 * i])) + popcount(np.uint64(a1 ^ flat[4 * i + 1]))
+                         + popcount(np.uint64(a2 ^ flat[4 * i + 2])) + popcount(np.uint64(a3 ^ flat[4 * i + 3])))
+            buf[i - lo] = d
+            hits += np.int32(d <= limit)
+    else:  # word by word over the block, each pass a vectorisable loop
+        for i in range(hi - lo):
+            buf[i] = 0
+        for w in range(words):
+            a = qw[q, w]
+            for i in range(lo, hi):
+                buf[i - lo] += np.int32(popcount(np.uint64(a ^ flat[i * words + w])))
+        for i in range(hi - lo):
+            hits += np.int32(buf[i] <= limit)
+    return hits
+
+
+@njit(cache=True, nogil=True)
+def flat_knn(qw, flat, words, k, bits, ids, has_ids, D, I):
+    """Exact k nearest codes (k <= items) by exhaustive scan, by distance then id, into D, I (nq, k).
+
+    Per query, items are kept in per-distance lists (at most k each: the first k rows, or with ids the k
+    smallest ids in a max-heap) while their distance is within the threshold T, the smallest distance whose
+    lists up to T already hold k; T only shrinks, so after the first few thousand items nearly every block of
+    codes holds no candidate at all, which the vectorised distance loop reports."""
+    nq, n = qw.shape[0], flat.shape[0] // words
+    kept = np.empty((QUERY_GROUP, bits + 1, k), dtype=np.int64)
+    sizes = np.zeros((QUERY_GROUP, bits + 1), dtype=np.int64)
+    thr = np.empty(QUERY_GROUP, dtype=np.int64)
+    buf = np.empty(SCAN_BLOCK, dtype=np.int32)
+    for g in range(0, nq, QUERY_GROUP):
+        group = min(QUERY_GROUP, nq - g)
+        for j in range(group):
+            thr[j] = bits
+            for d in range(bits + 1):
+                sizes[j, d] = 0
+        for lo in range(0, n, SCAN_BLOCK):
+            hi = min(lo + SCAN_BLOCK, n)
+            for j in range(group):
+                threshold = thr[j]
+                # without ids an item at the threshold whose list is full cannot enter: look below it
+                limit = threshold - 1 if not has_ids and sizes[j, threshold] >= k else threshold
+                if _block_distances(qw, g + j, flat, words, lo, hi, buf, limit) == 0:
+                    continue
+                for i in range(lo, hi):
+                    d = buf[i - lo]
+                    if d > threshold:
+                        continue
+                    s = sizes[j, d]
+                    if s >= k:
+                        if has_ids and ids[i] < kept[j, d, 0]:  # a smaller id replaces the largest kept
+                            kept[j, d, 0] = ids[i]
+                            _heap_sift_down(kept, j, d, k, 0)
+                        continue
+                    if has_ids:
+                        _heap_push(kept, j, d, s, ids[i])
+                    else:
+                        kept[j, d, s] = i
+                    sizes[j, d] = s + 1
+                    total = 0
+                    for t in range(threshold + 1):  # lower the threshold once the lists below it hold k
+                        total += sizes[j, t]
+                        if total >= k:
+                            threshold = t
+                            break
+                thr[j] = threshold
+        for j in range(group):
+            filled = 0
+            for d in range(thr[j] + 1):
+                size = sizes[j, d]
+                if has_ids:  # the list is a max-heap: sort it in place
+                    for end in range(size - 1, 0, -1):
+                        kept[j, d, 0], kept[j, d, end] = kept[j, d, end], kept[j, d, 0]
+                        _heap_sift_down(kept, j, d, end, 0)
+                for c in range(min(size, k - filled)):
+                    D[g + j, filled] = d
+                    I[g + j, filled] = kept[j, d, c]
+                    filled += 1
+
+
+@njit(cache=True, nogil=True)
+def flat_knn_wide(qw, dbw, k, bits, ids, id_order, D, I):
+    """Exact k nearest for a k too large for per-distance lists: every distance, then a counting sort over
+    the rows in id order (``id_order``), so ties come out by id."""
+    nq, n = qw.shape[0], dbw.shape[0]
+    dist = np.empty(n, dtype=np.int64)
+    counts = np.empty(bits + 2, dtype=np.int64)
     for q in range(nq):
-        sizes[:] = 0
-        threshold = bits
+        for d in range(bits + 2):
+            counts[d] = 0
         for i in range(n):
-            d = distance(qwords, q, dbwords, i)
-            if d > threshold or sizes[d] >= k:
-                continue
-            kept[d, sizes[d]] = i
-            sizes[d] += 1
-            total = 0
-            for t in range(threshold + 1):  # lower the threshold once the lists below it hold k items
-                total += sizes[t]
-                if total >= k:
-                    threshold = t
-                    break
-        filled = 0
-        for d in range(threshold + 1):
-            for j in range(min(sizes[d], k - filled)):
-                D[q, filled] = d
-                I[q, filled] = kept[d, j]
-                filled += 1
-    return D, I
+            d = distance(qw, q, dbw, i)
+            dist[i] = d
+            counts[d + 1] += 1
+        for d in range(bits + 1):
+            counts[d + 1] += counts[d]
+        for j in range(n):
+            row = id_order[j]
+            p = counts[dist[row]]
+            counts[dist[row]] += 1
+            if p < k:
+                D[q, p] = dist[row]
+                I[q, p] = ids[row]
 
 
-@njit(cache=True)
-def distances_to(qwords, dbwords, q, out):
-    """Hamming distances from query q to every database code, into ``out``."""
-    for i in range(dbwords.shape[0]):
-        out[i] = distance(qwords, q, dbwords, i)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _flat_range_run(g0, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, lims, out_d, out_i, gd, gi):
+    """Groups of queries from g0 on: each group's hits gather in gd, gi (group, room), then go to out in query
+    order. Returns (first group not done, 0), or (that group, 1) if gd is too small, (that group, 2) if out is."""
+    nq, n = qw.shape[0], flat.shape[0] // words
+    group_size, room = gd.shape[0], gd.shape[1]
+    buf = np.empty(SCAN_BLOCK, dtype=np.int32)
+    counts = np.zeros(group_size, dtype=np.int64)
+    for g in range(g0, nq, group_size):
+        group = min(group_size, nq - g)
+        for j in range(group_size):
+            counts[j] = 0
+        for lo in range(0, n, SCAN_BLOCK):
+            hi = min(lo + SCAN_BLOCK, n)
+            for j in range(group):
+                if _block_distances(qw, g + j, flat, words, lo, hi, buf, r_hi) == 0:
+                    continue
+                c = counts[j]
+                for i in range(lo, hi):
+                    d = buf[i - lo]
+                    if d < r_lo or d > r_hi:
+                        continue
+                    if c >= room:
+                        return g, 1
+                    gd[j, c] = d
+                    gi[j, c] = ids[i] if has_ids else i
+                    c += 1
+                counts[j] = c
+        pos = lims[g]
+        total = 0
+        for j in range(group):
+            total += counts[j]
+        if pos + total > out_d.shape[0]:
+            return g, 2
+        for j in range(group):
+            c = counts[j]
+            for x in range(c):
+                out_d[pos + x] = gd[j, x]
+                out_i[pos + x] = gi[j, x]
+            sort_by_distance_id(out_d, out_i, pos, pos + c, not has_ids, bits)
+            pos += c
+            lims[g + j + 1] = pos
+            stats[g + j, 0] = 0
+            stats[g + j, 1] = n
+    return nq, 0
 
 
-@njit(cache=True, inline="always")
-def substring(words, row, start, length):
-    """Bits [start, start + length) of a code (length <= 64), as an integer."""
-    w, offset = start // 64, start % 64
-    value = words[row, w] >> np.uint64(offset)
-    if offset + length > 64:
-        value |= words[row, w + 1] << np.uint64(64 - offset)
-    if length < 64:
-        value &= (np.uint64(1) << np.uint64(length)) - np.uint64(1)
-    return value
-
-
-@njit(cache=True)
-def multi_index_range(qwords, dbwords, radius, sub_bits, sub_radius, masks, mask_lims, scan_weight,
-                      direct, directories, keys, presents, starts, rows, shifts, stats):
-    """Norouzi's multi-index hashing: every item within ``radius`` of a query matches it within
-    ``sub_radius[t]`` on some substring t (pigeonhole), so probe each substring table within its radius and
-    verify each candidate by full popcount. A candidate within the radius met in table t that an earlier table
-    also matches is skipped: that table reported it already, so no per-item "seen" array is needed.
-
-    ``masks[mask_lims[w]:mask_lims[w+1]]`` are the flips of weight w; ``scan_weight[w]`` means scanning the
-    buckets is cheaper. Per-table arrays are tuples. Returns ``lims, D, rows``, by distance then row."""
-    nq, n = qwords.shape[0], dbwords.shape[0]
+@njit(cache=True, nogil=True)
+def flat_range(qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats):
+    """Every code at distance r_lo..r_hi of each query, by distance then id: ``lims, D, I``."""
+    nq = qw.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
-    out_r = np.empty(max(1024, 8 * nq), dtype=np.int64)
-    out_d = np.empty(out_r.shape[0], dtype=np.int32)
-    qsub = np.empty(len(directories), dtype=np.uint64)
-    candidates = np.empty(4096, dtype=np.int64)
-    dist = np.empty(4096, dtype=np.int32)
-    count = 0
-    for q in range(nq):
-        start = count
+    out_d = np.empty(max(1024, 8 * nq), dtype=np.int32)
+    out_i = np.empty(out_d.shape[0], dtype=np.int64)
+    gd = np.empty((QUERY_GROUP, 256), dtype=np.int32)
+    gi = np.empty((QUERY_GROUP, 256), dtype=np.int64)
+    g = 0
+    while True:
+        g, status = _flat_range_run(g, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, lims, out_d, out_i,
+                                    gd, gi)
+        if status == 0:
+            break
+        if status == 1:
+            gd = np.empty((QUERY_GROUP, 2 * gd.shape[1]), dtype=np.int32)
+            gi = np.empty((QUERY_GROUP, 2 * gi.shape[1]), dtype=np.int64)
+        else:
+            out_d = _grow(out_d, 2 * out_d.shape[0])
+            out_i = _grow(out_i, 2 * out_i.shape[0])
+    return lims, _head(out_d, lims[nq]), _head(out_i, lims[nq])
+
+
+# ---------------------------------------------------------------------------------------------- MultiIndexHash
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def _mih_run(q0, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_class, masks, mask_lims, scan, direct,
+             base_n, bstart, nbase, brows, tail, nxt, bkey, nb, slots, present, log2cap, ids, has_ids, stats, lims,
+             out_d, out_i, cand, qsub, rad, hist):
+    m = sub_start.shape[0]
+    cap = out_d.shape[0]
+    none = np.empty(0, dtype=np.int64)
+    for q in range(q0, qw.shape[0]):
+        start = lims[q]
+        count = start
+        for t in range(m):
+            qsub[t] = substring(qw, q, sub_start[t], sub_len[t])
+        for t in range(m):
+            rad[t] = -1
+        for d in range(bits + 1):
+            hist[d] = 0
         probed = 0
         verified = 0
-        for t in range(len(directories)):
-            qsub[t] = substring(qwords, q, t * sub_bits, sub_bits)
-        for t in range(len(directories)):
-            key = qsub[t]
-            directory, bucket_keys, present = directories[t], keys[t], presents[t]
-            bucket_starts, table_rows = starts[t], rows[t]
-            n_buckets = bucket_starts.shape[0] - 1
-            gathered = 0
-            for w in range(sub_radius[t] + 1):
-                lo_m, hi_m = mask_lims[w], mask_lims[w + 1]
-                probes = n_buckets if scan_weight[w] else hi_m - lo_m
-                probed += probes
-                for p in range(probes):
-                    if direct:
-                        b = np.int64(key ^ masks[lo_m + p])
-                    elif scan_weight[w]:
-                        b = p if popcount(np.uint64(bucket_keys[p]) ^ key) == w else -1
-                    else:
-                        b = bucket_of(key ^ masks[lo_m + p], directory, bucket_keys, present, shifts[t])
-                    if b >= 0:
-                        lo, hi = bucket_starts[b], bucket_starts[b + 1]
-                        if gathered + hi - lo > candidates.shape[0]:
-                            candidates = _grow(candidates, gathered + hi - lo)
-                        for j in range(lo, hi):  # rows are stored in 3 little-endian bytes
-                            candidates[gathered] = (np.int64(table_rows[3 * j]) | (np.int64(table_rows[3 * j + 1]) << 8)
-                                                    | (np.int64(table_rows[3 * j + 2]) << 16))
-                            gathered += 1
-            # verify in a tight loop, so the cache misses of many candidates overlap
-            if dist.shape[0] < gathered:
-                dist = np.empty(candidates.shape[0], dtype=np.int32)
-            for c in range(gathered):
-                dist[c] = distance(qwords, q, dbwords, candidates[c])
-            verified += gathered
-            for c in range(gathered):
-                if dist[c] > radius:
-                    continue
-                row = candidates[c]
-                seen = False  # an earlier table matching this row has reported it already
-                for u in range(t):
-                    if popcount(substring(dbwords, row, u * sub_bits, sub_bits) ^ qsub[u]) <= sub_radius[u]:
-                        seen = True
-                        break
-                if seen:
-                    continue
-                if count >= out_r.shape[0]:
-                    out_r = _grow(out_r, count + 1)
-                    out_d = _grow(out_d, count + 1)
-                out_r[count] = row
-                out_d[count] = dist[c]
-                count += 1
-        if count - start > 1:  # order by (distance, row) through one integer sort key
-            key_sort = np.sort(out_d[start:count].astype(np.int64) * n + out_r[start:count])
-            out_d[start:count] = key_sort // n
-            out_r[start:count] = key_sort % n
-        lims[q + 1] = count
+        r = 0
+        while True:
+            a, b = r // m, r % m
+            for t in range(m):
+                target = a if t <= b else a - 1
+                while rad[t] < target:
+                    w = rad[t] + 1
+                    if w <= sub_len[t]:
+                        # gather the rows of shell (t, w), then verify them in a tight loop
+                        cls = mask_class[t]
+                        lo_m, hi_m = mask_lims[cls, w], mask_lims[cls, w + 1]
+                        n_keys = (np.int64(1) << sub_len[t]) if direct else nb[t]
+                        gathered = _shell_of(qsub[t], w, scan[t, w], n_keys, masks, lo_m, hi_m, t, direct, base_n,
+                                             nbase[t], bstart, brows, tail, nxt, bkey, slots, present, log2cap[t],
+                                             none, False, cand, 0)
+                        if gathered < 0:
+                            return q
+                        probed += n_keys if scan[t, w] else hi_m - lo_m
+                        verified += gathered
+                        for c in range(gathered):
+                            row = cand[c]
+                            d = distance(qw, q, dbw, row)
+                            if not knn and (d < r_lo or d > r_hi):
+                                continue
+                            new = True  # unless another table's probed ball holds it already
+                            for u in range(m):
+                                if u != t and rad[u] >= 0 and np.int64(popcount(
+                                        substring(dbw, row, sub_start[u], sub_len[u]) ^ qsub[u])) <= rad[u]:
+                                    new = False
+                                    break
+                            if not new:
+                                continue
+                            if count >= cap:
+                                return q
+                            out_d[count] = d
+                            out_i[count] = ids[row] if has_ids else row
+                            count += 1
+                            hist[d] += 1
+                    rad[t] = w
+            if knn:
+                within = 0
+                for d in range(r + 1):
+                    within += hist[d]
+                if within >= k or r >= bits:
+                    break
+            elif r >= r_hi:
+                break
+            r += 1
+        sort_by_distance_id(out_d, out_i, start, count, False, bits)
+        lims[q + 1] = min(count, start + k) if knn else count
         stats[q, 0] = probed
         stats[q, 1] = verified
-    return lims, out_d[:count].copy(), out_r[:count].copy()
+    return qw.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def mih_search(qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_class, masks, mask_lims, scan,
+               direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb, slots, present, log2cap, ids, has_ids,
+               stats):
+    """Norouzi's multi-index hashing, exact. Radius r = a * m + b (0 <= b < m) is covered once every table
+    t <= b has been probed to substring radius a and every other one to a - 1: an item within r differs from
+    the query by at most that much on some substring (pigeonhole). The radius grows one step at a time, each
+    step probing one more shell of one table, and each candidate is verified by a full popcount. A candidate
+    is new unless another table's probed ball already holds it, so no per-item "seen" array is needed.
+
+    ``knn``: stop at the first radius r where k items lie within r (then the k nearest are all known);
+    otherwise probe up to r_hi and keep the items at r_lo..r_hi. Returns ``lims, D, I`` by distance then id
+    (the first k per query for knn). Shell (t, w) probes ``masks[mask_lims[c, w]:mask_lims[c, w + 1]]`` of
+    table t's length class c = mask_class[t], or scans its keys where ``scan[t, w]``."""
+    nq, m = qw.shape[0], sub_start.shape[0]
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    out_d = np.empty(max(1024, 8 * nq), dtype=np.int32)
+    out_i = np.empty(out_d.shape[0], dtype=np.int64)
+    cand = np.empty(1024, dtype=np.int64)
+    qsub = np.empty(m, dtype=np.uint64)
+    rad = np.empty(m, dtype=np.int64)
+    hist = np.empty(bits + 1, dtype=np.int64)
+    q = 0
+    while True:
+        q = _mih_run(q, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_class, masks, mask_lims, scan,
+                     direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb, slots, present, log2cap, ids, has_ids,
+                     stats, lims, out_d, out_i, cand, qsub, rad, hist)
+        if q >= nq:
+            break
+        out_d = _grow(out_d, 2 * out_d.shape[0])
+        out_i = _grow(out_i, 2 * out_i.shape[0])
+        cand = np.empty(2 * cand.shape[0], dtype=np.int64)
+    n = lims[nq]
+    return lims, _head(out_d, n), _head(out_i, n)

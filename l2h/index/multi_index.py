@@ -1,32 +1,36 @@
-"""Multi-index hashing (Norouzi, Punjani & Fleet, 2012) for long codes (64 to 256 bits and more).
+"""Multi-index hashing (Norouzi, Punjani & Fleet, 2012) for long codes, any length from 1 bit up (8 to 1024 bits
+and more are tested).
 
-The code is cut into ``m`` substrings, each indexed in its own bucket table. With ``radius = a * m + b``
-(``0 <= b < m``), an item within the radius differs from the query by at most ``a`` bits on one of the first
-``b + 1`` substrings or by at most ``a - 1`` on one of the others (the tighter pigeonhole rule), so only those
-balls are probed; every candidate is verified once by a full popcount. The search is exact."""
+The code is cut into ``m`` substrings of ``bits // m`` or ``bits // m + 1`` bits (the first ``bits % m`` get the
+extra bit), each indexed in its own chained table. With ``radius = a * m + b`` (``0 <= b < m``), an item
+within the radius differs from the query by at most ``a`` bits on one of the first ``b + 1`` substrings or by
+at most ``a - 1`` on one of the others (the pigeonhole rule holds whatever the substrings' lengths), so only
+those balls are probed; every candidate is verified once by a full popcount. The search is exact.
+
+k-NN grows the radius one step at a time (one more shell of one table per step) until k items lie within it,
+so no shell is probed twice."""
 
 from __future__ import annotations
 
-import math
+from functools import lru_cache
 
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.codes import is_integer
 from l2h.errors import L2HError
-from l2h.index import kernels
-from l2h.index.base import BinaryIndex, empty_range
-from l2h.index.buckets import BucketTable
-from l2h.index.hash_index import flip_masks
+from l2h.index import kernels, parallel
+from l2h.index.base import BinaryIndex, Growable
+from l2h.index.buckets import DIRECT_BITS, MAX_ROWS, BucketTables
+from l2h.index.hash_index import flip_masks, scan_radii
+
+MAX_BITS = 2**16
 
 
-# Each table stores row numbers in 3 bytes: m tables of 4-byte rows would cost more than the codes themselves.
-MAX_ROWS = 2**24
-
-
-def _three_byte_rows(table: BucketTable) -> BucketTable:
-    rows = np.ascontiguousarray(table.ids, dtype="<u4").view(np.uint8).reshape(-1, 4)[:, :3]
-    table.ids = np.ascontiguousarray(rows).reshape(-1)
-    return table
+def default_m(bits: int) -> int:
+    """About 16 bits per substring, which suits databases of 65 thousand to a few million codes (Norouzi et
+    al.: substrings of about log2(n) bits)."""
+    return max(1, (bits + 8) // 16)
 
 
 def substring_radii(radius: int, m: int) -> np.ndarray:
@@ -34,110 +38,138 @@ def substring_radii(radius: int, m: int) -> np.ndarray:
     return np.array([a if t <= b else a - 1 for t in range(m)], dtype=np.int64)
 
 
+@lru_cache(maxsize=16)
+def _class_masks(lengths: tuple[int, ...], weights: tuple[tuple[int, ...], ...]):
+    """Masks of each length class: ``masks``, ``lims`` (classes, max length + 2)."""
+    top = max(lengths)
+    lims = np.zeros((len(lengths), top + 2), dtype=np.int64)
+    parts, total = [], 0
+    for c, (length, wanted) in enumerate(zip(lengths, weights)):
+        for w in range(top + 1):
+            lims[c, w] = total
+            if w in wanted:
+                parts.append(flip_masks(length, w))
+                total += parts[-1].size
+        lims[c, top + 1] = total
+    return (np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)), lims
+
+
 class MultiIndexHash(BinaryIndex):
     kind = "multi_index"
 
     def __init__(self, bits: int, m: int | None = None):
-        super().__init__(bits)
-        # 16-bit substrings suit databases of about a million codes (Norouzi et al.: m ~ bits / log2 n)
-        m = max(1, self.bits // 16) if m is None else m
-        if m < 1 or self.bits % m or self.bits // m > 64:
-            raise L2HError(f"MultiIndexHash needs m substrings that split {self.bits} bits evenly into pieces of at "
-                           f"most 64 bits, got m={m}: try m={max(1, -(-self.bits // 32))}")
-        self.m, self.sub_bits = int(m), self.bits // m
-        self.words = np.empty((0, (codes_mod.n_bytes(self.bits) + 7) // 8), dtype=np.uint64)
-        self.ids: np.ndarray | None = None  # None: ids are row numbers
-        self._index_rows()
+        super().__init__(codes_mod.check_bits(bits, maximum=MAX_BITS, hint="split the code"))
+        if m is None:
+            m = default_m(self.bits)
+        if not is_integer(m) or not 1 <= m <= self.bits or -(-self.bits // m) > 64:
+            raise L2HError(f"MultiIndexHash needs m substrings of 1 to 64 bits each, between {-(-self.bits // 64)} "
+                           f"and {self.bits} for {self.bits} bits, got m={m!r}: try m={default_m(self.bits)}")
+        self.m = int(m)
+        short, extra = divmod(self.bits, self.m)
+        self.sub_len = np.array([short + 1 if t < extra else short for t in range(self.m)], dtype=np.int64)
+        self.sub_start = np.concatenate([[0], np.cumsum(self.sub_len)[:-1]]).astype(np.int64)
+        self._classes = tuple(sorted(set(self.sub_len.tolist()), reverse=True))
+        self.mask_class = np.array([self._classes.index(L) for L in self.sub_len], dtype=np.int64)
+        self.words_per_code = (codes_mod.n_bytes(self.bits) + 7) // 8
+        self.tables = BucketTables(self.sub_len.tolist())
+        self._words = Growable(np.empty((0, self.words_per_code), dtype=np.uint64))
+        self._ids: Growable | None = None
 
     @property
     def ntotal(self) -> int:
-        return int(self.words.shape[0])
+        return self.tables.n
 
-    def _index_rows(self) -> None:
-        if self.ntotal > MAX_ROWS:
-            raise L2HError(f"MultiIndexHash holds at most {MAX_ROWS} codes, got {self.ntotal}: shard the database")
-        rows = np.arange(self.ntotal, dtype=np.int64)
-        self.tables = [_three_byte_rows(BucketTable.build(self._substrings(self.words, t), rows, self.sub_bits))
-                       for t in range(self.m)]
+    @property
+    def words(self) -> np.ndarray:
+        return self._words.view
 
-    def _substrings(self, words: np.ndarray, t: int) -> np.ndarray:
-        w, offset = divmod(t * self.sub_bits, 64)
-        out = words[:, w] >> np.uint64(offset)
-        if offset + self.sub_bits > 64:
-            out |= words[:, w + 1] << np.uint64(64 - offset)
-        if self.sub_bits < 64:
-            out &= np.uint64((1 << self.sub_bits) - 1)
-        return out
+    def _add(self, codes, ids):
+        n = codes.shape[0]
+        if ids is not None and self._ids is None:
+            self._ids = Growable(np.arange(self.ntotal, dtype=np.int64))
+        new_ids = self._next_ids(n, ids)
+        words = codes_mod.as_words(codes)
+        self.tables.add(kernels.substrings(words, 0, n, self.sub_start, self.sub_len))
+        self._words.append(words)
+        if self._ids is not None:
+            self._ids.append(new_ids)
 
-    def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
-        codes = codes_mod.check_codes(codes, self.bits)
-        self.ids = self._extend_ids(self.ids, codes.shape[0], ids)
-        self.words = np.concatenate([self.words, codes_mod.as_words(codes)])
-        self._index_rows()
+    def _plan(self, max_weight: int | None):
+        """``scan`` (m, max length + 1), and the masks of every weight some table probes (up to max_weight)."""
+        t = self.tables
+        top = int(self.sub_len.max())
+        scan = np.zeros((self.m, top + 1), dtype=np.bool_)
+        wanted = [set() for _ in self._classes]
+        for table, length in enumerate(self.sub_len.tolist()):
+            keys = t.n_buckets(table)
+            scan[table, :length + 1] = scan_radii(length, keys, t.direct)
+            for w in range(length + 1 if max_weight is None else min(length, max_weight) + 1):
+                if not scan[table, w]:
+                    wanted[self.mask_class[table]].add(w)
+        masks, lims = _class_masks(self._classes, tuple(tuple(sorted(w)) for w in wanted))
+        return masks, lims, scan
 
-    def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        q = codes_mod.as_words(self._queries(queries))
-        radius = self._radius(radius)
-        nq = q.shape[0]
-        stats = np.zeros((nq, 2), dtype=np.int64)
-        with self._timed(stats):
-            if self.ntotal == 0 or nq == 0:
-                return empty_range(nq)
-            sub_radius = substring_radii(radius, self.m)
-            top = int(max(sub_radius.max(), 0))
-            buckets = min(t.n_buckets for t in self.tables)
-            scan = np.array([math.comb(self.sub_bits, w) > buckets for w in range(top + 1)], dtype=np.bool_)
-            masks = [flip_masks(self.sub_bits, w) if not scan[w] else np.empty(0, dtype=np.uint64)
-                     for w in range(top + 1)]
-            mask_lims = np.concatenate([[0], np.cumsum([m.size for m in masks])]).astype(np.int64)
-            lims, D, rows = kernels.multi_index_range(
-                q, self.words, radius, self.sub_bits, sub_radius, np.concatenate(masks), mask_lims, scan,
-                self.tables[0].direct,
-                tuple(t.directory for t in self.tables), tuple(t.keys for t in self.tables),
-                tuple(t.present for t in self.tables),
-                tuple(t.starts for t in self.tables), tuple(t.ids for t in self.tables),
-                np.array([t.shift for t in self.tables], dtype=np.uint64), stats)
-        if self.ids is None:
-            return lims, D, rows
-        ids = self.ids[rows]
-        order = np.lexsort((ids, D, np.repeat(np.arange(nq), np.diff(lims))))
-        return lims, D[order], ids[order]
+    def _run(self, queries, knn: bool, k: int, r_lo: int, r_hi: int, stats):
+        qw = codes_mod.as_words(queries)
+        masks, lims, scan = self._plan(None if knn else int(substring_radii(r_hi, self.m).max()))
+        ids, has_ids = (self._ids.view, True) if self._ids is not None else (np.empty(0, dtype=np.int64), False)
+        words, args = self.words, self.tables.kernel_args()
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest by growing the radius until each query has k results."""
-        queries = self._queries(queries)
-        nq = queries.shape[0]
-        D = np.full((nq, k), -1, dtype=np.int32)
-        I = np.full((nq, k), -1, dtype=np.int64)
-        pending = np.arange(nq)
-        for radius in range(self.bits + 1):
-            if pending.size == 0 or self.ntotal == 0:
-                break
-            lims, d, i = self.range_search(queries[pending], radius)
-            sizes = np.diff(lims)
-            for row in np.flatnonzero(sizes >= min(k, self.ntotal)):
-                q, take = pending[row], min(k, sizes[row])
-                D[q, :take], I[q, :take] = d[lims[row]:lims[row] + take], i[lims[row]:lims[row] + take]
-            pending = pending[sizes < min(k, self.ntotal)]
-        return D, I
+        def chunk(lo, hi):
+            return kernels.mih_search(qw[lo:hi], words, knn, k, r_lo, r_hi, self.bits, self.sub_start, self.sub_len,
+                                      self.mask_class, masks, lims, scan, *args, ids, has_ids, stats[lo:hi])
+
+        return parallel.concat_ranges(parallel.map_chunks(len(qw), chunk))
+
+    def _probe(self, queries, r_lo, r_hi, stats):
+        return self._run(queries, False, 0, r_lo, r_hi, stats)
+
+    def _range_search(self, queries, radius, stats):
+        return self._run(queries, False, 0, 0, radius, stats)
+
+    def _search(self, queries, k, stats):
+        _, D, I = self._run(queries, True, k, 0, self.bits, stats)
+        return D.reshape(-1, k), I.reshape(-1, k)
+
+    def _row_ids(self):
+        return self._ids.view.copy() if self._ids is not None else np.arange(self.ntotal, dtype=np.int64)
+
+    def _rows(self):
+        ids = self._row_ids()
+        return codes_mod.from_words(self.words, self.bits), ids
 
     def nbytes(self) -> int:
-        return self.words.nbytes + sum(t.nbytes() for t in self.tables) + (0 if self.ids is None else self.ids.nbytes)
+        return self._words.nbytes + self.tables.nbytes() + (0 if self._ids is None else self._ids.nbytes)
 
     def _state(self):
-        arrays = {"words": self.words}
-        for t, table in enumerate(self.tables):
-            arrays.update(table.arrays(prefix=f"t{t}_"))
-        if self.ids is not None:
-            arrays["ids"] = self.ids
-        return {"m": self.m}, arrays
+        arrays = {"words": self.words, **self.tables.arrays()}
+        if self._ids is not None:
+            arrays["ids"] = self._ids.view
+        return {"m": self.m, "direct": self.tables.direct}, arrays
 
     @classmethod
-    def _from_state(cls, meta, arrays):
-        index = cls.__new__(cls)
-        BinaryIndex.__init__(index, meta["bits"])
-        index.m, index.sub_bits = meta["m"], meta["bits"] // meta["m"]
-        index.words = arrays["words"]
-        index.ids = np.asarray(arrays["ids"]) if "ids" in arrays else None
-        index.tables = [BucketTable.from_arrays(arrays, prefix=f"t{t}_") for t in range(index.m)]
+    def _from_state(cls, c):
+        bits = c.int("bits", 1, MAX_BITS)
+        m = c.int("m", -(-bits // 64), bits)
+        n = c.int("ntotal", 0, MAX_ROWS)
+        longest = -(-bits // m)
+        direct = c.bool("direct")
+        if direct != (longest <= DIRECT_BITS or 2**longest <= 2 * n):
+            raise L2HError(f"says its tables are {'direct' if direct else 'hashed'}, which {n} rows of "
+                           f"{longest}-bit substrings never give")
+        if direct:  # an empty index of direct tables allocates their heads: only for a file that holds them
+            c.array("bstart", np.int32, (m, 2**longest + 1))
+        index = cls(bits, m)
+        words = c.array("words", np.uint64, (n, index.words_per_code))
+        if codes_mod.stray_word_bits(words, bits):
+            raise L2HError(f"holds codes with bits set beyond {bits} bits")
+        index.tables = BucketTables.from_arrays(index.sub_len.tolist(), n, direct, c.array)
+        for t in range(index.m):  # every row must sit under its own substring
+            keys = kernels.substrings(words, 0, n, index.sub_start[t:t + 1], index.sub_len[t:t + 1])[:, 0]
+            if not np.array_equal(index.tables.row_keys(t), keys):
+                raise L2HError(f"table {t} files rows under substrings they do not have")
+        index._words = Growable(words)
+        ids = cls._load_ids(c, n)
+        index._ids = None if ids is None else Growable(ids)
         return index
+

@@ -1,16 +1,17 @@
 """Several independent tables over the same items, searched as one, for users who trade memory for recall as
 LSH libraries do: each member indexes its own codes of the items (another model, another seed), a query
 brings one code per member, an item is a result if it is within the radius in any member, and its distance
-is the smallest over the members."""
+is the smallest over the members.
+
+A UnionIndex is an index of the contract: ``add``, ``search``, ``range_search`` and ``probe`` take a list of
+code arrays (one per member, all of the same length), and it saves to and loads from one file like the others.
+Its ``bits`` is the shortest member's code length (the largest radius every member accepts)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from l2h.errors import L2HError
-from l2h.index import storage
 from l2h.index.base import BinaryIndex
 
 
@@ -35,60 +36,111 @@ def _merge(results: list[tuple[np.ndarray, np.ndarray, np.ndarray]], nq: int, k:
     return lims, D.astype(np.int32), I.astype(np.int64)
 
 
-class UnionIndex:
+class UnionIndex(BinaryIndex):
+    kind = "union"
+
     def __init__(self, members: list[BinaryIndex]):
+        members = list(members) if isinstance(members, (list, tuple)) else [members]
         if not members:
             raise L2HError("a UnionIndex needs at least one member index")
-        self.members = list(members)
+        for member in members:
+            if not isinstance(member, BinaryIndex) or isinstance(member, UnionIndex):
+                raise L2HError(f"UnionIndex members must be l2h indexes (not unions), got {type(member).__name__}")
+        if len({m.ntotal for m in members}) > 1:
+            raise L2HError(f"UnionIndex members must hold the same items, they hold {[m.ntotal for m in members]} "
+                           "codes: start from empty members or ones filled with the same items")
+        if members[0].ntotal and any(not np.array_equal(m._row_ids(), members[0]._row_ids()) for m in members[1:]):
+            raise L2HError("UnionIndex members hold different ids: fill them with the same items in the same order")
+        super().__init__(min(m.bits for m in members))
+        self.members = members
 
     @property
     def ntotal(self) -> int:
         return self.members[0].ntotal
 
-    def _per_member(self, codes: list[np.ndarray]) -> list[np.ndarray]:
+    def _check_batch(self, codes, what: str):
+        if not isinstance(codes, (list, tuple)):
+            raise L2HError(f"a UnionIndex takes a list of {what} arrays, one per member ({len(self.members)})")
         if len(codes) != len(self.members):
-            raise L2HError(f"{len(codes)} code arrays for {len(self.members)} member indexes: give one per member")
-        return codes
+            raise L2HError(f"{len(codes)} {what} arrays for {len(self.members)} member indexes: give one per member")
+        checked = [m._check_batch(c, what)[0] for m, c in zip(self.members, codes)]
+        sizes = {c.shape[0] for c in checked}
+        if len(sizes) > 1:
+            raise L2HError(f"the members' {what} arrays have different numbers of rows ({[c.shape[0] for c in checked]}):"
+                           " give each member the same items, in the same order")
+        return checked, checked[0].shape[0]
 
-    def add(self, codes: list[np.ndarray], ids: np.ndarray | None = None) -> None:
-        for member, c in zip(self.members, self._per_member(codes)):
-            member.add(c, ids)
+    def _add(self, codes, ids):
+        for member, c in zip(self.members, codes):
+            member._add(c, ids)
 
-    def range_search(self, queries: list[np.ndarray], radius: int):
-        parts = [m.range_search(q, radius) for m, q in zip(self.members, self._per_member(queries))]
+    def _each(self, method, *args):
+        """Call one checked-input method of every member and gather its stats."""
+        out, probed, candidates = [], 0, 0
+        for member, q in zip(self.members, args[0]):
+            stats = np.zeros((q.shape[0], 2), dtype=np.int64)
+            out.append(getattr(member, method)(q, *args[1:], stats))
+            probed, candidates = probed + stats[:, 0], candidates + stats[:, 1]
+        return out, probed, candidates
+
+    def _range_search(self, queries, radius, stats):
+        parts, stats[:, 0], stats[:, 1] = self._each("_range_search", queries, radius)
         return _merge(parts, queries[0].shape[0])
 
-    def search(self, queries: list[np.ndarray], k: int):
-        """The k items nearest by smallest distance over members: -1 where fewer exist."""
+    def _search(self, queries, k, stats):
+        """The k items nearest by smallest distance over members: each member's k nearest hold them all."""
         nq = queries[0].shape[0]
-        parts = []
-        for m, q in zip(self.members, self._per_member(queries)):
-            D, I = m.search(q, k)
-            valid = I >= 0
-            parts.append((np.concatenate([[0], np.cumsum(valid.sum(1))]), D[valid], I[valid]))
+        results, stats[:, 0], stats[:, 1] = self._each("_search", queries, k)
+        parts = [(np.arange(0, nq * k + 1, k, dtype=np.int64), D.reshape(-1), I.reshape(-1)) for D, I in results]
         lims, D, I = _merge(parts, nq, k)
-        out_D, out_I = np.full((nq, k), -1, dtype=np.int32), np.full((nq, k), -1, dtype=np.int64)
-        for row in range(nq):
-            n = lims[row + 1] - lims[row]
-            out_D[row, :n], out_I[row, :n] = D[lims[row]:lims[row + 1]], I[lims[row]:lims[row + 1]]
-        return out_D, out_I
+        return D.reshape(nq, k), I.reshape(nq, k)
 
-    def save(self, path: str | Path) -> None:
-        meta, arrays = {"kind": "union", "members": []}, {}
+    def _rows(self):
+        return self.members[0]._rows()
+
+    def _row_ids(self):
+        return self.members[0]._row_ids()
+
+    def items(self):
+        """``(ids, [codes of each member])``, by id."""
+        ids = None
+        per_member = []
+        for member in self.members:
+            ids, codes = member.items()
+            per_member.append(codes)
+        return ids, per_member
+
+    def codes(self):
+        return self.items()[1]
+
+    def reconstruct(self, ids):
+        return [member.reconstruct(ids) for member in self.members]
+
+    def nbytes(self) -> int:
+        return sum(m.nbytes() for m in self.members)
+
+    def _state(self):
+        meta, arrays = {"members": []}, {}
         for n, member in enumerate(self.members):
-            member_meta, member_arrays = member._state()
-            meta["members"].append({"kind": member.kind, "bits": member.bits, **member_meta})
+            member_meta, member_arrays = member._full_state()
+            meta["members"].append(member_meta)
             arrays.update({f"m{n}_{name}": a for name, a in member_arrays.items()})
-        storage.write(path, meta, arrays)
+        return meta, arrays
 
     @classmethod
-    def load(cls, path: str | Path, mmap: bool = True) -> UnionIndex:
-        meta, arrays = storage.read(path, mmap=mmap)
-        if meta.get("kind") != "union":
-            raise L2HError(f"{path} holds a {meta.get('kind')!r} index, not a union of indexes")
+    def _from_state(cls, c):
+        described = c.field("members")
+        if not isinstance(described, list) or not 1 <= len(described) <= 1024:
+            raise L2HError("its member list is not a list of 1 to 1024 indexes")
         members = []
-        for n, member_meta in enumerate(meta["members"]):
-            prefix = f"m{n}_"
-            mine = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
-            members.append(BinaryIndex.registry[member_meta["kind"]]._from_state(member_meta, mine))
-        return cls(members)
+        for n, member_meta in enumerate(described):
+            sub = c.sub(member_meta, f"m{n}_")
+            kind = sub.str("kind")
+            target = BinaryIndex.registry.get(kind)
+            if target is None or target is cls:
+                raise L2HError(f"member {n} is of kind {kind!r}, which a union cannot hold")
+            members.append(target._from_state(sub))
+        index = cls(members)
+        if index.bits != c.int("bits", 1, 2**16) or index.ntotal != c.int("ntotal", 0, 2**40):
+            raise L2HError("its bits or ntotal disagree with its members")
+        return index

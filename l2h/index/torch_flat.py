@@ -1,0 +1,228 @@
+"""Exhaustive Hamming search on a torch device (the GPU when there is one): the same contract and exactly the
+same results as :class:`FlatIndex`, ties by id included.
+
+Codes stay packed on the device. A search unpacks blocks of them to ±1 floats and takes the Hamming distance
+from one matrix product, ``d = (B - q · x) / 2`` over the B = 8 * bytes positions (the clear padding bits agree
+and add nothing); every term is ±1 and every sum an integer of at most 2^16 in magnitude, so float32 gives it
+exactly. k-NN keeps, per query, the k smallest keys ``distance * n + rank`` (rank: the item's place in id
+order), which orders by distance then id with no ties left.
+
+torch is imported when an index is built, never by ``import l2h.index``: FAISS and torch in one process have
+crashed on some platforms, so code that uses FAISS never needs to load torch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l2h import codes as codes_mod
+from l2h.errors import L2HError
+from l2h.index.base import BinaryIndex, empty_range
+
+MAX_BITS = 2**16
+MAX_ROWS = 2**40
+BLOCK_ELEMENTS = 2**24  # floats per block of distances or unpacked codes (64 MiB)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency of l2h
+        raise L2HError("TorchFlatIndex needs PyTorch: install it (scripts/install_torch.sh)") from None
+    return torch
+
+
+def _tensor(array: np.ndarray, device):
+    """A numpy array on the device (copied: torch refuses to share read-only memory)."""
+    return _torch().from_numpy(np.array(array, copy=True)).to(device)
+
+
+def _torch_dtype(dtype):
+    torch = _torch()
+    return {np.dtype(np.uint8): torch.uint8, np.dtype(np.int64): torch.int64}[np.dtype(dtype)]
+
+
+def resolve_device(device):
+    torch = _torch()
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise L2HError(f"device={device!r} is not a torch device: use 'auto', 'cpu' or 'cuda'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise L2HError(f"device={device!r} asks for a GPU but torch sees none: use device='auto' or 'cpu'")
+    return resolved
+
+
+class TorchFlatIndex(BinaryIndex):
+    kind = "torch_flat"
+
+    def __init__(self, bits: int, device="auto"):
+        super().__init__(codes_mod.check_bits(bits, maximum=MAX_BITS, hint="split the code"))
+        torch = _torch()
+        self.device = resolve_device(device)
+        self.code_bytes = codes_mod.n_bytes(self.bits)
+        self._codes = torch.empty((0, self.code_bytes), dtype=torch.uint8, device=self.device)
+        self._ids = None  # None: ids are row numbers
+        self._n = 0
+        self._order = None  # rows in id order, cached until the next add
+        self._shifts = torch.arange(8, dtype=torch.uint8, device=self.device)
+
+    @property
+    def ntotal(self) -> int:
+        return self._n
+
+    def to(self, device) -> TorchFlatIndex:
+        """Move the index to another device (in place); returns it."""
+        self.device = resolve_device(device)
+        self._codes = self._codes[:self._n].to(self.device)
+        self._ids = None if self._ids is None else self._ids[:self._n].to(self.device)
+        self._order = None
+        self._shifts = self._shifts.to(self.device)
+        return self
+
+    def _append(self, buffer, rows: np.ndarray):
+        """``buffer`` (a device tensor with spare rows, or None) with ``rows`` written after its first n rows,
+        doubling its capacity when full. On the CPU the copies go through numpy views of the same memory: torch
+        spreads even a small copy over its thread pool, which on a busy machine waits milliseconds for a core."""
+        torch = _torch()
+        need = self._n + rows.shape[0]
+        on_cpu = self.device.type == "cpu"
+        if buffer is None or need > buffer.shape[0]:
+            capacity = max(need, 2 * (0 if buffer is None else buffer.shape[0]))
+            grown = torch.empty((capacity,) + tuple(rows.shape[1:]), dtype=_torch_dtype(rows.dtype), device=self.device)
+            if buffer is not None and self._n:
+                if on_cpu:
+                    grown.numpy()[:self._n] = buffer.numpy()[:self._n]
+                else:
+                    grown[:self._n] = buffer[:self._n]
+            buffer = grown
+        if on_cpu:
+            buffer.numpy()[self._n:need] = rows
+        else:
+            buffer[self._n:need] = _tensor(rows, self.device)
+        return buffer
+
+    def _add(self, codes, ids):
+        torch = _torch()
+        n = codes.shape[0]
+        if self._n + n > MAX_ROWS:
+            raise L2HError(f"a TorchFlatIndex holds at most {MAX_ROWS} codes: split the database")
+        if ids is not None and self._ids is None:
+            self._ids = torch.arange(self._n, dtype=torch.int64, device=self.device)
+        new_ids = self._next_ids(n, ids)
+        self._codes = self._append(self._codes, codes)
+        if self._ids is not None:
+            self._ids = self._append(self._ids, new_ids)
+        self._n += n
+        self._order = None
+
+    # ------------------------------------------------------------------ distances
+
+    def _signs(self, packed):
+        """(rows, bytes) uint8 on the device -> (rows, 8 * bytes) float32 of ±1."""
+        torch = _torch()
+        bits = (packed.unsqueeze(-1) >> self._shifts) & 1
+        return bits.reshape(packed.shape[0], -1).to(torch.float32) * 2 - 1
+
+    def _blocks(self, nq: int):
+        width = 8 * self.code_bytes
+        q_block = max(1, min(nq, BLOCK_ELEMENTS // max(width, 1), 8192))
+        db_block = max(1, min(self._n, BLOCK_ELEMENTS // max(q_block, width)))
+        return q_block, db_block
+
+    def _distance_blocks(self, queries):
+        """Yield (q0, q1, r0, r1, distances int64 (q1 - q0, r1 - r0)) over every block pair."""
+        torch = _torch()
+        q = _tensor(queries, self.device)
+        width = 8 * self.code_bytes
+        q_block, db_block = self._blocks(q.shape[0])
+        for q0 in range(0, q.shape[0], q_block):
+            qs = self._signs(q[q0:q0 + q_block])
+            for r0 in range(0, self._n, db_block):
+                xs = self._signs(self._codes[r0:min(r0 + db_block, self._n)])
+                dot = qs @ xs.T
+                yield q0, q0 + qs.shape[0], r0, r0 + xs.shape[0], torch.round((width - dot) * 0.5).to(torch.int64)
+
+    def _id_order(self):
+        """(order, rank): rows sorted by id (stable), and each row's place in that order."""
+        torch = _torch()
+        if self._order is None:
+            if self._ids is None:
+                order = torch.arange(self._n, dtype=torch.int64, device=self.device)
+            else:
+                order = torch.argsort(self._ids[:self._n], stable=True)
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(self._n, dtype=torch.int64, device=self.device)
+            self._order = (order, rank)
+        return self._order
+
+    # ------------------------------------------------------------------ the contract
+
+    def _search(self, queries, k, stats):
+        torch = _torch()
+        nq, n = queries.shape[0], self._n
+        order, rank = self._id_order()
+        best = {}
+        for q0, q1, r0, r1, dist in self._distance_blocks(queries):
+            keys = dist * n + rank[r0:r1].unsqueeze(0)
+            if q0 in best:
+                keys = torch.cat([best[q0], keys], dim=1)
+            best[q0] = torch.topk(keys, min(k, keys.shape[1]), dim=1, largest=False, sorted=True).values
+        keys = torch.cat([best[q0] for q0 in sorted(best)]) if best else torch.empty((0, k), dtype=torch.int64)
+        D = (keys // n).to(torch.int32)
+        rows = order[keys % n]
+        I = rows if self._ids is None else self._ids[rows]
+        stats[:, 1] = n
+        return D.cpu().numpy(), I.cpu().numpy()
+
+    def _probe(self, queries, r_lo, r_hi, stats):
+        torch = _torch()
+        nq = queries.shape[0]
+        owners, dists, rows = [], [], []
+        for q0, _, r0, _, dist in self._distance_blocks(queries):
+            qi, ri = torch.nonzero((dist >= r_lo) & (dist <= r_hi), as_tuple=True)
+            owners.append((qi + q0).cpu())
+            dists.append(dist[qi, ri].cpu())
+            rows.append((ri + r0).cpu())
+        stats[:, 1] = self._n
+        if not owners:
+            return empty_range(nq)
+        owner = torch.cat(owners).numpy()
+        D = torch.cat(dists).numpy().astype(np.int32)
+        rows = torch.cat(rows).numpy()
+        I = rows if self._ids is None else self._ids[:self._n].cpu().numpy()[rows]
+        order = np.lexsort((I, D, owner))
+        lims = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=nq))]).astype(np.int64)
+        return lims, D[order], I[order].astype(np.int64)
+
+    def _range_search(self, queries, radius, stats):
+        return self._probe(queries, 0, radius, stats)
+
+    def _row_ids(self):
+        if self._ids is None:
+            return np.arange(self._n, dtype=np.int64)
+        return self._ids[:self._n].cpu().numpy().copy()
+
+    def _rows(self):
+        return self._codes[:self._n].cpu().numpy().copy(), self._row_ids()
+
+    def nbytes(self) -> int:
+        size = self._codes.numel() * self._codes.element_size()
+        return size + (0 if self._ids is None else self._ids.numel() * 8)
+
+    def _state(self):
+        codes, ids = self._rows()
+        arrays = {"codes": codes}
+        if self._ids is not None:
+            arrays["ids"] = ids
+        return {}, arrays
+
+    @classmethod
+    def _from_state(cls, c):
+        index = cls(c.int("bits", 1, MAX_BITS))
+        n = c.int("ntotal", 0, MAX_ROWS)
+        codes = codes_mod.check_codes(c.array("codes", np.uint8, (n, index.code_bytes)), index.bits, "stored codes")
+        ids = cls._load_ids(c, n)
+        index._add(codes, None if ids is None else np.array(ids))
+        return index
