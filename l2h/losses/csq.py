@@ -1,0 +1,104 @@
+"""CSQ: Central Similarity Quantization (Yuan, Wang, Zhang, Tay, Xie & Feng, "Central Similarity Quantization for
+Efficient Image and Video Retrieval", CVPR 2020).
+
+Every class gets a *hash centre*, a +-1 code; centres are mutually far apart. With ``bits`` a power of two and at
+most ``2 * bits`` classes they are rows of the Hadamard matrix H and then of -H (any two at Hamming distance
+bits / 2, or bits for a row and its negation); otherwise each bit of each centre is a fair coin (Bernoulli 0.5),
+drawn with the seed. An item's centre is its class's; a multi-label item's is the sign of the mean of its labels'
+centres, a bit where they cancel taken from one fixed random code (as the paper and the authors' code do).
+
+The relaxed codes ``u = tanh(z)`` are pulled to their centres ``c`` by the bitwise cross-entropy of
+``(u + 1) / 2`` against ``(c + 1) / 2`` (computed as ``binary_cross_entropy_with_logits(2 z, (c + 1) / 2)``, the
+same value without tanh's round-off), plus the quantisation term:
+
+    loss = mean_{i,k} BCE((u_ik + 1) / 2, (c_ik + 1) / 2) + quantisation * mean_{i,k} (|u_ik| - 1)^2.
+
+The authors' code adds HashNet's weighted pairwise loss on ``u`` (sigmoid scale 10 / bits), weighted by
+``pairwise``. Defaults are the authors' repository's: quantisation 0.05, pairwise 0.2 (DeepHash-pytorch uses the
+central term with quantisation 1e-4 only; ``pairwise=0`` is the paper's two-term objective)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch.nn import functional as F
+
+from l2h.errors import L2HError
+from l2h.losses.base import HashLoss
+from l2h.losses.dpsh import check_weight
+from l2h.losses.hashnet import weighted_pairwise_nll
+
+CODEBOOKS = ("hadamard", "bernoulli")
+
+
+def hadamard(n: int) -> torch.Tensor:
+    """The n x n Sylvester Hadamard matrix (n a power of two): +-1 entries, rows mutually orthogonal."""
+    if not isinstance(n, int) or n < 1 or n & (n - 1):
+        raise L2HError(f"a Sylvester Hadamard matrix needs a power of two, got {n!r}")
+    h = torch.ones(1, 1)
+    while h.shape[0] < n:
+        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    return h
+
+
+def class_codes(classes: int, bits: int, method: str = "hadamard", seed: int = 0, negated: bool = True) -> torch.Tensor:
+    """One +-1 code per class, (classes, bits). ``hadamard``: rows of H (then of -H when ``negated``) when bits is a
+    power of two and there are few enough classes, else the Bernoulli codes; ``bernoulli``: fair coins, seeded."""
+    if method not in CODEBOOKS:
+        raise L2HError(f"codewords={method!r} is not one of {', '.join(CODEBOOKS)}")
+    if not isinstance(classes, int) or classes < 1:
+        raise L2HError(f"class codes need at least one class, got {classes!r}")
+    power_of_two = bits & (bits - 1) == 0
+    if method == "hadamard":
+        if power_of_two and classes <= (2 if negated else 1) * bits:
+            h = hadamard(bits)
+            return torch.cat([h, -h])[:classes] if negated else h[:classes]
+        logging.getLogger(__name__).info("%d classes at %d bits: no Hadamard codes (needs a power of two and at most "
+                                         "%s classes), drawing Bernoulli codes", classes, bits,
+                                         "2 x bits" if negated else "bits")
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randint(0, 2, (classes, bits), generator=generator).float() * 2 - 1
+
+
+def item_centres(targets: torch.Tensor, centres: torch.Tensor, tie_break: torch.Tensor) -> torch.Tensor:
+    """Each item's centre: the sign of the sum of its labels' centres (one-hot rows: the class's centre), a bit
+    where they cancel (or an item without labels) taken from ``tie_break``."""
+    total = targets @ centres
+    return torch.where(total > 0, 1.0, torch.where(total < 0, -1.0, tie_break.expand_as(total)))
+
+
+class CSQ(HashLoss):
+    fits = "labels"
+
+    def __init__(self, quantisation: float = 0.05, centres: str = "hadamard", pairwise: float = 0.2, seed: int = 0):
+        super().__init__()
+        self.quantisation = check_weight("CSQ", "quantisation", quantisation)
+        self.pairwise = check_weight("CSQ", "pairwise", pairwise)
+        if centres not in CODEBOOKS:
+            raise L2HError(f"CSQ centres={centres!r} is not one of {', '.join(CODEBOOKS)}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise L2HError(f"CSQ seed must be a non-negative integer, got {seed!r}")
+        self.method, self.seed = centres, seed
+
+    def setup(self, bits, classes):
+        super().setup(bits, classes)
+        if not classes:
+            raise L2HError("CSQ needs labelled training items: its hash centres are one per class")
+        self.register_buffer("centres", class_codes(classes, bits, self.method, self.seed))
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        self.register_buffer("tie_break", torch.randint(0, 2, (bits,), generator=generator).float() * 2 - 1)
+
+    def compute_loss(self, scores, targets, weights):
+        if getattr(self, "centres", None) is None:
+            raise L2HError("CSQ.setup(bits, classes) must build the hash centres before training")
+        z = scores.float()
+        if targets.shape[1] != self.centres.shape[0]:
+            raise L2HError(f"CSQ was set up for {self.centres.shape[0]} classes, got labels of {targets.shape[1]}")
+        centres = item_centres(targets.float(), self.centres, self.tie_break)
+        central = F.binary_cross_entropy_with_logits(2 * z, (centres + 1) / 2)
+        u = torch.tanh(z)
+        loss = central + self.quantisation * (u.abs() - 1).square().mean()
+        if self.pairwise and len(z) > 1:
+            loss = loss + self.pairwise * weighted_pairwise_nll(u, targets, 10.0 / z.shape[1])
+        return loss
