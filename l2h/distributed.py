@@ -1,0 +1,148 @@
+"""Sharded indexes built and searched on the workers of a Dask cluster (``pip install "l2h[dask]"``).
+
+Building: each worker encodes its slice of the database's rows with the same model (the checkpoint file, read
+by every worker) and writes its shard; the client writes the list of shards. Searching: every worker opens the
+shards given to it once and keeps them open; each batch of queries goes to every worker, and the answers are
+merged exactly as :class:`~l2h.index.sharded.ShardedIndex` merges them (distance, then id). Files are shared
+through the file system, so the workers of a cluster need the same paths (a shared disk).
+
+    from dask.distributed import Client
+    client = Client("scheduler:8786")             # or Client(LocalCluster(n_workers=2)) on one machine
+    searcher = build_sharded(client, "model.ckpt", {"name": "sift", "path": "sift_base.fvecs"}, "sift.l2h",
+                             shard_size=1_000_000)
+    D, I = DistributedSearcher(client, "sift.l2h").search(queries, k=10)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from l2h.errors import L2HError
+from l2h.index.sharded import ShardedIndex, merge_knn, merge_ranges
+
+# what a worker process keeps open between tasks: path -> loaded index or model
+_OPEN: dict = {}
+
+
+def _client(client):
+    if client is None:
+        raise L2HError("no Dask client: connect one (dask.distributed.Client(address)), or search on this machine "
+                       "with ShardedIndex.load")
+    return client
+
+
+def _workers(client) -> list[str]:
+    workers = sorted(client.scheduler_info()["workers"])
+    if not workers:
+        raise L2HError("the Dask cluster has no workers: start some (dask worker SCHEDULER) and try again")
+    return workers
+
+
+def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, index_kind: str, shard_path: str,
+                  batch_size: int) -> tuple[str, int]:
+    """On a worker: encode rows [start, stop) of the data with the checkpoint's model into one shard file."""
+    from l2h import checkpoint
+    from l2h.data.source import DataSource
+    from l2h.index.factory import make
+
+    model = _OPEN.get(ckpt_path) or _OPEN.setdefault(ckpt_path, checkpoint.load(ckpt_path)[0])
+    data = DataSource(**source).load()
+    index = make(index_kind, bits=model.bits)
+    for first in range(start, stop, batch_size):
+        last = min(first + batch_size, stop)
+        index.add(model.encode(data.rows(slice(first, last))), np.arange(first, last, dtype=np.int64))
+    index.save(shard_path)
+    return shard_path, index.ntotal
+
+
+def build_sharded(client, ckpt_path: str | Path, source: dict, out: str | Path, shard_size: int,
+                  index_kind: str = "auto", batch_size: int = 65536):
+    """Encode every row of ``source`` (DataSource keywords) on the cluster, ``shard_size`` rows per shard, and
+    write the searchable artefact at ``out`` (the model and the list of shards; ids are the rows' numbers)."""
+    from l2h import checkpoint
+    from l2h.data.source import DataSource
+    from l2h.index.base import BinaryIndex
+    from l2h.searcher import Searcher
+
+    client = _client(client)
+    if not isinstance(shard_size, int) or shard_size < 1:
+        raise L2HError(f"shard_size must be a positive integer, got {shard_size!r}")
+    model, _ = checkpoint.load(ckpt_path)
+    n = DataSource(**source).load().n
+    folder = ShardedIndex.shard_folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    tasks = [client.submit(_encode_slice, str(Path(ckpt_path).resolve()), source, start, min(start + shard_size, n),
+                           index_kind, str((folder / f"{i:05d}.l2h").resolve()), batch_size, pure=False)
+             for i, start in enumerate(range(0, n, shard_size))]
+    shards = ShardedIndex(model.bits, shard_size=shard_size)
+    for path, _ in client.gather(tasks):
+        shards.add_shard(BinaryIndex.load(path, bits=model.bits), Path(path))
+    shards.flush(out, keep_last=False)  # every shard is on disk already: this names them relative to ``out``
+    searcher = Searcher(model, shards)
+    searcher.save(out)
+    return searcher
+
+
+def _shard_answer(shard_paths: list[str], bits: int, queries_or_codes, mode: str, arg: int):
+    """On a worker: the merged answer of the shards it holds."""
+    from l2h.index.base import BinaryIndex
+
+    parts = []
+    for path in shard_paths:
+        shard = _OPEN.get(path) or _OPEN.setdefault(path, BinaryIndex.load(path, bits=bits))
+        if shard.ntotal == 0:
+            continue
+        parts.append(shard.search(queries_or_codes, min(arg, shard.ntotal)) if mode == "knn"
+                     else shard.range_search(queries_or_codes, arg))
+    return parts
+
+
+class DistributedSearcher:
+    """A sharded artefact searched on a Dask cluster: raw vectors in, ``(D, I)`` or ``(lims, D, I)`` out, the
+    same answers as :class:`~l2h.searcher.Searcher` on one machine."""
+
+    def __init__(self, client, path: str | Path):
+        from l2h.searcher import Searcher
+
+        self.client = _client(client)
+        self.path = str(Path(path).resolve())
+        local = Searcher.load(self.path)
+        if not isinstance(local.index, ShardedIndex):
+            raise L2HError(f"{path} is not a sharded index: build it with shards (index.py shard_size=...)")
+        self.model, self.bits, self.ntotal = local.model, local.bits, local.ntotal
+        workers = _workers(self.client)
+        paths = [str(p) for p in local.index.paths]
+        # each worker gets an equal run of consecutive shards
+        per = math.ceil(len(paths) / len(workers)) if paths else 0
+        self.assignment = {w: paths[i * per:(i + 1) * per] for i, w in enumerate(workers) if paths[i * per:(i + 1) * per]}
+
+    def _ask(self, vectors, mode: str, arg: int):
+        codes = self.model.encode(vectors)
+        shared = self.client.scatter(codes, broadcast=True)
+        tasks = [self.client.submit(_shard_answer, paths, self.bits, shared, mode, arg, workers=[w], pure=False)
+                 for w, paths in self.assignment.items()]
+        return [part for parts in self.client.gather(tasks) for part in parts], codes.shape[0]
+
+    def search(self, vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise L2HError(f"k must be a positive integer, got {k!r}")
+        parts, nq = self._ask(vectors, "knn", k)
+        if not parts:
+            return np.full((nq, k), -1, dtype=np.int32), np.full((nq, k), -1, dtype=np.int64)
+        D, I = merge_knn(parts, k)
+        if D.shape[1] < k:  # fewer items than k in the whole index: pad as FAISS does
+            pad = k - D.shape[1]
+            D = np.concatenate([D, np.full((nq, pad), -1, dtype=np.int32)], 1)
+            I = np.concatenate([I, np.full((nq, pad), -1, dtype=np.int64)], 1)
+        return D, I
+
+    def range_search(self, vectors, radius: int):
+        if not isinstance(radius, int) or isinstance(radius, bool) or not 0 <= radius <= self.bits:
+            raise L2HError(f"radius must be an integer in 0..{self.bits}, got {radius!r}")
+        parts, nq = self._ask(vectors, "range", radius)
+        if not parts:
+            return np.zeros(nq + 1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+        return merge_ranges(parts, nq)
