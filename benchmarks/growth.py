@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search import structured_codes  # noqa: E402
-
 from l2h.index import make  # noqa: E402
+from search import structured_codes  # noqa: E402
 
 
 def build(kind: str, bits: int, db: np.ndarray, adds: int):

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search import structured_codes  # noqa: E402
-
 from l2h.index import FlatIndex, HashIndex, MultiIndexHash, set_num_threads  # noqa: E402
+from search import structured_codes  # noqa: E402
 
 
 def best(fn, repeat):

@@ -121,7 +121,7 @@ class DistributedSearcher:
 
     def _ask(self, vectors, mode: str, arg: int):
         codes = self.model.encode(vectors)
-        shared = self.client.scatter(codes, broadcast=True)
+        shared = self.client.scatter(codes, broadcast=True, hash=False)  # fresh key: no race with the last release
         tasks = [self.client.submit(_shard_answer, paths, self.bits, shared, mode, arg, workers=[w], pure=False)
                  for w, paths in self.assignment.items()]
         return [part for parts in self.client.gather(tasks) for part in parts], codes.shape[0]

@@ -25,7 +25,12 @@ from l2h.data.protocols import Protocol, Split
 from l2h.errors import L2HError
 from l2h.eval.metrics import ranking_metrics
 from l2h.eval.radius_sweep import radius_sweep
-from l2h.eval.relevance import Relevance, from_ground_truth, from_labels, from_neighbours
+from l2h.eval.relevance import (
+    Relevance,
+    from_ground_truth,
+    from_labels,
+    from_neighbours,
+)
 from l2h.eval.settings import EvalSettings
 from l2h.hashers.base import Hasher
 from l2h.model import HashModel

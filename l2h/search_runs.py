@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from l2h import checkpoint, io
+from l2h import checkpoint, checks, io
 from l2h.errors import L2HError
 from l2h.pipeline import build, with_training_settings
 from l2h.searcher import Searcher
@@ -20,12 +20,6 @@ def _progress(total: int, what: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit=" items", desc=what, disable=not enabled, mininterval=0.5)
-
-
-def _positive(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise L2HError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def load_ids(path, n: int) -> np.ndarray:
@@ -52,7 +46,7 @@ def dask_client(workers: str):
     except ImportError:
         raise L2HError("workers=... needs Dask: pip install \"l2h[dask]\"") from None
     if str(workers).startswith("local:"):
-        count = _positive("the worker count of workers=local:N", int(str(workers).split(":", 1)[1] or 0))
+        count = checks.positive("the worker count of workers=local:N", int(str(workers).split(":", 1)[1] or 0))
         return Client(LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None))
     return Client(str(workers))
 
@@ -62,8 +56,8 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
     with ``shard_size``, into shard files written as they fill (on this machine, or by Dask ``workers``)."""
     if not cfg.get("ckpt_path"):
         raise L2HError("no checkpoint given: pass ckpt_path=/path/to/model.ckpt from a training run")
-    batch_size = _positive("batch_size", cfg.batch_size)
-    shard_size = None if cfg.get("shard_size") is None else _positive("shard_size", cfg.shard_size)
+    batch_size = checks.positive("batch_size", cfg.batch_size)
+    shard_size = None if cfg.get("shard_size") is None else checks.positive("shard_size", cfg.shard_size)
     if cfg.get("workers") and shard_size is None:
         raise L2HError("workers=... builds shards: give shard_size=N (rows per shard) too")
     model, meta = checkpoint.load(cfg.ckpt_path)
@@ -142,10 +136,10 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     if radius is not None and "k" in (overridden or set()):
         raise L2HError("give k=... (nearest neighbours) or radius=... (a Hamming ball), not both")
     if radius is None:
-        _positive("k", k)
-    batch_size = _positive("batch_size", cfg.batch_size)
+        checks.positive("k", k)
+    batch_size = checks.positive("batch_size", cfg.batch_size)
     if cfg.get("threads") is not None:
-        set_num_threads(_positive("threads", cfg.threads))
+        set_num_threads(checks.positive("threads", cfg.threads))
     searcher = Searcher.load(cfg.index_path)
     client = None
     if cfg.get("workers"):

@@ -14,7 +14,13 @@ from l2h.data.dataset import Dataset
 from l2h.data.loaders import load_dataset, read_idx
 from l2h.data.source import DataSource, read_features
 from l2h.errors import L2HError
-from tests.test_data_writers import write_ann, write_idx, write_mat_v73, write_mnist_folder, write_vecs
+from tests.test_data_writers import (
+    write_ann,
+    write_idx,
+    write_mat_v73,
+    write_mnist_folder,
+    write_vecs,
+)
 
 
 def load(path, format=None, **options):

@@ -13,7 +13,13 @@ import scipy.io
 from l2h.data.dataset import Dataset
 from l2h.data.source import DataSource, read_features
 from l2h.errors import L2HError
-from tests.test_data_writers import write_ann, write_idx, write_mat_v73, write_mnist_folder, write_vecs
+from tests.test_data_writers import (
+    write_ann,
+    write_idx,
+    write_mat_v73,
+    write_mnist_folder,
+    write_vecs,
+)
 
 
 def source(path, format=None, **options):

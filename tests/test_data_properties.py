@@ -16,7 +16,13 @@ from hypothesis.extra import numpy as hnp
 
 from l2h.data.source import DataSource
 from l2h.errors import L2HError
-from tests.test_data_writers import write_ann, write_idx, write_mat_v73, write_mnist_folder, write_vecs
+from tests.test_data_writers import (
+    write_ann,
+    write_idx,
+    write_mat_v73,
+    write_mnist_folder,
+    write_vecs,
+)
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

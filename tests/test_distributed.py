@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from l2h import checkpoint
 from l2h.data.source import DataSource

@@ -7,22 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from l2h import checkpoint
 from l2h.data.preprocess import Preprocessor
+from l2h.encoders import MLP, LinearSVM
 from l2h.errors import L2HError
 from l2h.eval.metrics import ranking_metrics
 from l2h.eval.relevance import from_labels
-from l2h.encoders import MLP, LinearSVM
 from l2h.graphs import LabelGraph
 from l2h.hashers.grh import GRH, regularise
 from l2h.hashers.lsh import LSH
 from l2h.hashers.tutorial_grh import TutorialGRH
 from l2h.losses.base import HashLoss
 from l2h.losses.hinge import balanced_weights
-from l2h.training.validation import split_half_map
 from l2h.model import HashModel
+from l2h.training.validation import split_half_map
 from tests.conftest import blobs
-
 
 
 def test_lsh_draws_the_tutorial_hyperplanes(rng):

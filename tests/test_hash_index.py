@@ -6,8 +6,7 @@ import pytest
 import l2h.io
 from l2h import codes
 from l2h.errors import L2HError
-from l2h.index import FlatIndex, HashIndex
-from l2h.index import storage
+from l2h.index import FlatIndex, HashIndex, storage
 from tests.conftest import clustered_codes
 
 

@@ -9,8 +9,18 @@ import pytest
 
 from l2h import codes
 from l2h.errors import L2HError
-from l2h.index import (KINDS, BinaryIndex, FlatIndex, HashIndex, MultiIndexHash, UnionIndex, auto,
-                       get_num_threads, make, set_num_threads)
+from l2h.index import (
+    KINDS,
+    BinaryIndex,
+    FlatIndex,
+    HashIndex,
+    MultiIndexHash,
+    UnionIndex,
+    auto,
+    get_num_threads,
+    make,
+    set_num_threads,
+)
 
 
 def every_kind(bits):

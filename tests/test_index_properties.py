@@ -8,8 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from l2h import codes
-from l2h.index import (BinaryIndex, FlatIndex, HashIndex, MultiIndexHash, UnionIndex, get_num_threads,
-                       set_num_threads)
+from l2h.index import (
+    BinaryIndex,
+    FlatIndex,
+    HashIndex,
+    MultiIndexHash,
+    UnionIndex,
+    get_num_threads,
+    set_num_threads,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BITS = [1, 4, 8, 12, 13, 16, 20, 24, 32, 40, 63, 64, 65, 100, 128, 200, 256, 1024]

@@ -28,7 +28,14 @@ if str(ROOT) not in sys.path:
 
 from l2h import codes  # noqa: E402
 from l2h.errors import L2HError  # noqa: E402
-from l2h.index import BinaryIndex, FlatIndex, HashIndex, MultiIndexHash, UnionIndex, storage  # noqa: E402
+from l2h.index import (  # noqa: E402
+    BinaryIndex,
+    FlatIndex,
+    HashIndex,
+    MultiIndexHash,
+    UnionIndex,
+    storage,
+)
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.function_scoped_fixture])

@@ -128,7 +128,7 @@ def test_agrees_with_torchmetrics(rng):
 
 
 def test_summary_statistics(rng):
-    from l2h.report.summary import interval, pareto_frontier, paired_tests
+    from l2h.report.summary import interval, paired_tests, pareto_frontier
 
     mean, half = interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(2.4842, abs=1e-3)  # t(0.975, 2) * 1 / sqrt(3)

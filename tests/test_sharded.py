@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from l2h.errors import L2HError
 from l2h.index import BinaryIndex, FlatIndex, HashIndex, MultiIndexHash
 from l2h.index.sharded import ShardedIndex, merge_knn
-from tests.test_index_properties import SETTINGS, assert_knn, assert_ranges, brute_force, code_sets, random_codes
+from tests.test_index_properties import (
+    SETTINGS,
+    assert_knn,
+    assert_ranges,
+    brute_force,
+    code_sets,
+    random_codes,
+)
 
 SHARD_KINDS = [FlatIndex, MultiIndexHash, HashIndex]
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from l2h import checks
 from l2h.data.dataset import Dataset
 from l2h.errors import L2HError
 
@@ -49,12 +50,6 @@ class Split:
         return {k: hashlib.sha256(np.sort(v).astype("<i8").tobytes()).hexdigest()[:16] for k, v in roles.items()}
 
 
-def _count(name: str, value, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise L2HError(f"protocol.{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class Protocol(ABC):
     name: str
 
@@ -70,8 +65,8 @@ class Standard(Protocol):
     name = "standard"
 
     def __init__(self, n_query: int = 1000, n_train: int = 5000, n_validation: int = 0):
-        self.n_query, self.n_train = _count("n_query", n_query), _count("n_train", n_train)
-        self.n_validation = _count("n_validation", n_validation, minimum=0)
+        self.n_query, self.n_train = checks.integer("protocol.n_query", n_query), checks.integer("protocol.n_train", n_train)
+        self.n_validation = checks.integer("protocol.n_validation", n_validation, minimum=0)
         if self.n_validation >= self.n_train:
             raise L2HError(f"protocol.n_validation={n_validation} must be smaller than n_train={n_train}")
 
@@ -109,8 +104,8 @@ class Full(Protocol):
     name = "full"
 
     def __init__(self, n_query: int = 1000, n_validation: int = 0):
-        self.n_query = _count("n_query", n_query)
-        self.n_validation = _count("n_validation", n_validation, minimum=0)
+        self.n_query = checks.integer("protocol.n_query", n_query)
+        self.n_validation = checks.integer("protocol.n_validation", n_validation, minimum=0)
 
     def split(self, data, seed=0):
         if self.n_query + self.n_validation >= data.n:
@@ -158,8 +153,8 @@ class Given(Protocol):
     name = "given"
 
     def __init__(self, n_train: int = 5000, n_validation: int = 0):
-        self.n_train = _count("n_train", n_train)
-        self.n_validation = _count("n_validation", n_validation, minimum=0)
+        self.n_train = checks.integer("protocol.n_train", n_train)
+        self.n_validation = checks.integer("protocol.n_validation", n_validation, minimum=0)
 
     def split(self, data, seed=0):
         if data.queries is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from l2h.eval.relevance import MULTI, NEIGHBOURS, SINGLE, Relevance
+from l2h.eval.relevance import MULTI, SINGLE, Relevance
 
 _BYTE_POPCOUNT = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int16)
 

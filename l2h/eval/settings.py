@@ -5,18 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from l2h import checks
 from l2h.errors import L2HError
 
 RERANKERS = ("cosine", "hamming")
 EMPTY_POLICIES = ("skip", "zero")
 RELEVANCE = ("auto", "labels", "neighbours", "given")
 METRICS = ("euclidean", "cosine")
-
-
-def _int(name: str, value, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise L2HError(f"eval.{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _choice(name: str, value, choices: tuple[str, ...]) -> str:
@@ -51,9 +46,9 @@ class EvalSettings:
     device: str = "auto"
 
     def __post_init__(self):
-        _int("max_radius", self.max_radius, 0)
-        _int("k", self.k, 1)
-        _int("neighbours_k", self.neighbours_k, 1)
+        checks.integer("eval.max_radius", self.max_radius, 0)
+        checks.integer("eval.k", self.k, 1)
+        checks.integer("eval.neighbours_k", self.neighbours_k, 1)
         _choice("rerank", self.rerank, RERANKERS)
         _choice("empty_policy", self.empty_policy, EMPTY_POLICIES)
         _choice("relevance", self.relevance, RELEVANCE)
@@ -65,7 +60,7 @@ class EvalSettings:
             values = getattr(self, name)
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
                 raise L2HError(f"eval.{name} must be a list of positive integers, got {values!r}")
-            setattr(self, name, [_int(f"{name} entry", v, 1) for v in values])
+            setattr(self, name, [checks.integer(f"eval.{name} entry", v, 1) for v in values])
         self.metrics_device()  # an impossible device is refused now, not after training
 
     def check_bits(self, bits: int) -> None:

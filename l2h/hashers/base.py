@@ -15,21 +15,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from l2h.devices import resolve_device
 from l2h.encoders.base import Encoder
 from l2h.errors import L2HError
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto`` (or None): the GPU when there is one, else the CPU; otherwise a torch device that must exist."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise L2HError(f"device={device!r} is not a torch device: use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise L2HError(f"device={device} asks for a GPU but this machine has none: use auto or cpu")
-    return device
 
 
 class Hasher(ABC):

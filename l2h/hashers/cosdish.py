@@ -30,12 +30,18 @@ import logging
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
 from l2h.hashers.ksh import PairwiseLabels
 from l2h.hashers.lfh import ridge_encoder
-from l2h.hashers.pcah import (as_features, check_bool, check_float, check_int, check_label_rows, random_signs,
-                              signs, torch_generator)
+from l2h.hashers.pcah import (
+    as_features,
+    check_label_rows,
+    random_signs,
+    signs,
+    torch_generator,
+)
 
 _INITIAL_CODES, _COLUMNS = 5, 6  # random streams
 
@@ -67,13 +73,13 @@ class COSDISH(Hasher):
                  columns: int | None = None, ridge: float = 1.0, balance: bool = True, standardise: bool = False):
         super().__init__(bits, seed, device)
         resolve_device(device)
-        self.iterations = check_int("iterations", iterations, fix="the paper runs 10 rounds")
-        self.alternations = check_int("alternations", alternations, fix="the paper alternates 3 times a round")
-        self.columns = None if columns is None else check_int(
-            "columns", columns, fix="the paper samples as many columns as bits (columns=null)")
-        self.ridge = check_float("ridge", ridge, strict=False, fix="the reference code's lambda is 1")
-        self.balance = check_bool("balance", balance)
-        self.standardise = check_bool("standardise", standardise)
+        self.iterations = checks.integer("model.iterations", iterations, fix="the paper runs 10 rounds")
+        self.alternations = checks.integer("model.alternations", alternations, fix="the paper alternates 3 times a round")
+        self.columns = None if columns is None else checks.integer(
+            "model.columns", columns, fix="the paper samples as many columns as bits (columns=null)")
+        self.ridge = checks.number("model.ridge", ridge, strict=False, fix="the reference code's lambda is 1")
+        self.balance = checks.boolean("model.balance", balance)
+        self.standardise = checks.boolean("model.standardise", standardise)
 
     def update_omega(self, s_gamma, s_omega, b_gamma, b_omega) -> torch.Tensor:
         """``B_Omega`` bit by bit, the others fixed (see the module's text). With ``B_Gamma`` fixed, the linear

@@ -14,12 +14,12 @@ import functools
 import inspect
 import logging
 import math
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.encoders.base import Encoder
 from l2h.errors import L2HError
 from l2h.hashers.base import Hasher
@@ -28,16 +28,6 @@ from l2h.losses.base import HashLoss
 OPTIMISERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed")
-
-
-def _positive(owner: str, name: str, value, kind=int, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool) and value > 0
-    if not ok:
-        what = "a positive integer" if kind is int else "a positive number"
-        raise L2HError(f"{owner} {name} must be {what}{' or null' if allow_none else ''}, got {value!r}")
-    return value
 
 
 def check_image_shape(image_shape):
@@ -88,10 +78,10 @@ class DeepTraining(Hasher):
                  image_shape: list[int] | None = None, seed: int = 0):
         super().__init__(bits, seed)
         name = type(self).__name__
-        _positive(name, "epochs", epochs)
-        _positive(name, "lr", lr, float)
-        _positive(name, "batch_size", batch_size, allow_none=True)
-        _positive(name, "patience", patience)
+        checks.positive(f"{name} epochs", epochs)
+        checks.positive(f"{name} lr", lr, float)
+        checks.positive(f"{name} batch_size", batch_size, allow_none=True)
+        checks.positive(f"{name} patience", patience)
         if optimiser not in OPTIMISERS:
             raise L2HError(f"{name} optimiser={optimiser!r} is not one of {', '.join(OPTIMISERS)}")
         if schedule not in SCHEDULES:

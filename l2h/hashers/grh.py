@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.encoders.base import Encoder, check_factory
 from l2h.errors import L2HError
 from l2h.graphs.base import AffinityGraph
@@ -44,13 +45,6 @@ def regularise(codes: torch.Tensor, graph: AffinityGraph, alpha: float, sign_fir
     return sgn(alpha * neighbours + (1 - alpha) * codes)
 
 
-def _positive_int(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise L2HError(f"GRH {name} must be a positive integer{' or null' if allow_none else ''}, got {value!r}")
-
-
 class GRH(Hasher):
     """GRH with a pluggable partitioner (any encoder), loss and affinity graph (constructor injection)."""
 
@@ -63,8 +57,8 @@ class GRH(Hasher):
             raise L2HError(f"GRH alpha must be in (0, 1], got {alpha}: the papers search 0.1 .. 1")
         if not isinstance(rounds, int) or not isinstance(steps, int) or rounds < 1 or steps < 1:
             raise L2HError(f"GRH needs rounds >= 1 and steps >= 1, got rounds={rounds}, steps={steps}")
-        _positive_int("batch_size", batch_size, allow_none=True)
-        _positive_int("patience", patience)
+        checks.positive("GRH batch_size", batch_size, allow_none=True)
+        checks.positive("GRH patience", patience)
         if not lr > 0:
             raise L2HError(f"GRH lr must be positive, got {lr}")
         self.loss = loss or Hinge()
@@ -82,12 +76,12 @@ class GRH(Hasher):
         return getattr(self.graph, "needs_labels", True)
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> Encoder:
+        import pytorch_lightning as pl
+
         from l2h.training import trainer as training
         from l2h.training.callbacks import RestoreBest
         from l2h.training.data import SplitData
         from l2h.training.grh import GRHModule
-
-        import pytorch_lightning as pl
 
         torch.manual_seed(self.seed)
         features = np.ascontiguousarray(features, dtype=np.float32)

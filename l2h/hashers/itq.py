@@ -16,10 +16,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
-from l2h.hashers.pcah import (as_features, check_bits_within, check_int, linear_encoder, principal_components,
-                              signs)
+from l2h.hashers.pcah import (
+    as_features,
+    check_bits_within,
+    linear_encoder,
+    principal_components,
+    signs,
+)
 
 
 def random_rotation(bits: int, seed: int) -> np.ndarray:
@@ -35,7 +41,7 @@ class ITQ(Hasher):
     def __init__(self, bits: int, seed: int = 0, device: str = "auto", iterations: int = 50):
         super().__init__(bits, seed, device)
         resolve_device(device)
-        self.iterations = check_int("iterations", iterations, minimum=0, fix="the paper runs 50")
+        self.iterations = checks.integer("model.iterations", iterations, minimum=0, fix="the paper runs 50")
 
     def rotate(self, projected: torch.Tensor) -> torch.Tensor:
         """The rotation (bits, bits) ITQ learns for PCA-projected data (n, bits), float64 on its device."""

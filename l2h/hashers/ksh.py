@@ -23,9 +23,10 @@ import math
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
-from l2h.hashers.pcah import (as_features, check_float, check_int, check_label_rows, signs, torch_generator)
+from l2h.hashers.pcah import as_features, check_label_rows, signs, torch_generator
 from l2h.hashers.sdh import install, kernel_encoder, kernel_features, label_matrix
 
 _LABELLED = 2  # random stream of the labelled subset
@@ -107,10 +108,10 @@ class KSH(Hasher):
                  iterations: int = 500, kernel_width: float = 1.0):
         super().__init__(bits, seed, device)
         resolve_device(device)
-        self.anchors = check_int("anchors", anchors, fix="the paper uses 300")
-        self.labelled = check_int("labelled", labelled, minimum=2, fix="the paper uses 1000 or 2000")
-        self.iterations = check_int("iterations", iterations, minimum=0, fix="the reference code runs up to 500")
-        self.kernel_width = check_float("kernel_width", kernel_width, fix="1 is the reference code's width")
+        self.anchors = checks.integer("model.anchors", anchors, fix="the paper uses 300")
+        self.labelled = checks.integer("model.labelled", labelled, minimum=2, fix="the paper uses 1000 or 2000")
+        self.iterations = checks.integer("model.iterations", iterations, minimum=0, fix="the reference code runs up to 500")
+        self.kernel_width = checks.number("model.kernel_width", kernel_width, fix="1 is the reference code's width")
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> Linear:
         labels = check_label_rows(self.check_labels(labels), len(features))

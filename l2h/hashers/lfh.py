@@ -21,11 +21,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from l2h import checks
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
 from l2h.hashers.ksh import PairwiseLabels
-from l2h.hashers.pcah import (as_features, check_bool, check_float, check_int, check_label_rows, signs,
-                              torch_generator)
+from l2h.hashers.pcah import as_features, check_label_rows, signs, torch_generator
 
 _INITIAL_FACTORS, _COLUMNS = 3, 4  # random streams
 
@@ -69,11 +69,11 @@ class LFH(Hasher):
                  beta: float = 30.0, ridge: float = 1.0, standardise: bool = False):
         super().__init__(bits, seed, device)
         resolve_device(device)
-        self.iterations = check_int("iterations", iterations, minimum=0, fix="the paper runs 50")
-        self.columns = check_int("columns", columns, fix="the reference code samples 64 a step")
-        self.beta = check_float("beta", beta, fix="the paper uses 30 on CIFAR-10")
-        self.ridge = check_float("ridge", ridge, strict=False, fix="the paper's lambda is 1")
-        self.standardise = check_bool("standardise", standardise)
+        self.iterations = checks.integer("model.iterations", iterations, minimum=0, fix="the paper runs 50")
+        self.columns = checks.integer("model.columns", columns, fix="the reference code samples 64 a step")
+        self.beta = checks.number("model.beta", beta, fix="the paper uses 30 on CIFAR-10")
+        self.ridge = checks.number("model.ridge", ridge, strict=False, fix="the paper's lambda is 1")
+        self.standardise = checks.boolean("model.standardise", standardise)
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> Linear:
         labels = check_label_rows(self.check_labels(labels), len(features))

@@ -9,8 +9,6 @@ CPU and GPU give the same codes; seeded random streams; the checks of their sett
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -20,29 +18,6 @@ from l2h.hashers.base import Hasher, resolve_device
 
 # ---------------------------------------------------------------------------------------------------------------
 # settings
-
-
-def check_int(name: str, value, minimum: int = 1, fix: str = "") -> int:
-    """An integer setting ``model.<name>`` of at least ``minimum`` (bools refused)."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < minimum:
-        raise L2HError(f"model.{name} must be an integer >= {minimum}, got {value!r}" + (f": {fix}" if fix else ""))
-    return int(value)
-
-
-def check_float(name: str, value, minimum: float = 0.0, strict: bool = True, fix: str = "") -> float:
-    """A finite real setting ``model.<name>`` above ``minimum`` (or at least it, when not ``strict``)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    ok = ok and math.isfinite(float(value)) and (value > minimum if strict else value >= minimum)
-    if not ok:
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise L2HError(f"model.{name} must be a finite number {bound}, got {value!r}" + (f": {fix}" if fix else ""))
-    return float(value)
-
-
-def check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise L2HError(f"model.{name} must be true or false, got {value!r}")
-    return bool(value)
 
 
 def check_bits_within(bits: int, dim: int, method: str) -> None:

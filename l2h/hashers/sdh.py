@@ -24,10 +24,16 @@ import logging
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
-from l2h.hashers.pcah import (as_features, check_float, check_int, check_label_rows, random_signs, signs,
-                              torch_generator)
+from l2h.hashers.pcah import (
+    as_features,
+    check_label_rows,
+    random_signs,
+    signs,
+    torch_generator,
+)
 
 _INITIAL_CODES = 1  # random stream of the initial codes
 
@@ -92,13 +98,13 @@ class SDH(Hasher):
                  kernel_width: float = 0.8):
         super().__init__(bits, seed, device)
         resolve_device(device)
-        self.anchors = check_int("anchors", anchors, fix="the paper uses 1000")
-        self.lam = check_float("lam", lam, strict=False, fix="the paper uses 1")
-        self.nu = check_float("nu", nu, strict=False, fix="the paper uses 1e-5")
-        self.ridge = check_float("ridge", ridge, fix="the reference code uses 0.01")
-        self.iterations = check_int("iterations", iterations, fix="the paper runs 5")
-        self.bit_sweeps = check_int("bit_sweeps", bit_sweeps, fix="5 passes of the bit-by-bit B-step")
-        self.kernel_width = check_float("kernel_width", kernel_width,
+        self.anchors = checks.integer("model.anchors", anchors, fix="the paper uses 1000")
+        self.lam = checks.number("model.lam", lam, strict=False, fix="the paper uses 1")
+        self.nu = checks.number("model.nu", nu, strict=False, fix="the paper uses 1e-5")
+        self.ridge = checks.number("model.ridge", ridge, fix="the reference code uses 0.01")
+        self.iterations = checks.integer("model.iterations", iterations, fix="the paper runs 5")
+        self.bit_sweeps = checks.integer("model.bit_sweeps", bit_sweeps, fix="5 passes of the bit-by-bit B-step")
+        self.kernel_width = checks.number("model.kernel_width", kernel_width,
                                         fix="0.8 is the reference code's CIFAR-10 width")
 
     def objective(self, y, b, w, phi, p) -> float:

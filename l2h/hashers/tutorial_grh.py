@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from l2h.errors import L2HError
 from l2h.encoders.linear import Linear
+from l2h.errors import L2HError
 from l2h.graphs.label import LabelGraph
 from l2h.hashers.base import Hasher
 from l2h.hashers.grh import regularise, sgn

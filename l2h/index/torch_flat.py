@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.devices import resolve_device
 from l2h.errors import L2HError
 from l2h.index.base import BinaryIndex, empty_range
 
@@ -39,19 +40,6 @@ def _tensor(array: np.ndarray, device):
 def _torch_dtype(dtype):
     torch = _torch()
     return {np.dtype(np.uint8): torch.uint8, np.dtype(np.int64): torch.int64}[np.dtype(dtype)]
-
-
-def resolve_device(device):
-    torch = _torch()
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise L2HError(f"device={device!r} is not a torch device: use 'auto', 'cpu' or 'cuda'") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise L2HError(f"device={device!r} asks for a GPU but torch sees none: use device='auto' or 'cpu'")
-    return resolved
 
 
 class TorchFlatIndex(BinaryIndex):

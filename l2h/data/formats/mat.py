@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from l2h.data.formats.common import DATA, Names, Parts, eager, only_key, read_head, reason
+from l2h.data.formats.common import (
+    DATA,
+    Names,
+    Parts,
+    eager,
+    only_key,
+    read_head,
+    reason,
+)
 from l2h.data.formats.lazy import H5Array
 from l2h.errors import L2HError
 
