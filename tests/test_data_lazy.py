@@ -1,6 +1,7 @@
 """Databases larger than memory: .npy, HDF5 (ann-benchmarks and MATLAB v7.3) and TEXMEX files load without
 reading the feature matrix, and rows() / chunks() read only what is asked, in bounded blocks, checked."""
 
+import os
 import pickle
 import tracemalloc
 
@@ -146,3 +147,28 @@ def test_h5array_indexing_and_pickling(files, big):
         arr[N]
     with pytest.raises(IndexError):
         arr[[0, N]]
+
+
+def mapped_resident_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if "-" in line.split(" ", 1)[0]:  # a mapping's header line
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux's /proc/self/smaps")
+@pytest.mark.parametrize("name", ["features.npy", "features.fvecs"])
+def test_reading_every_chunk_of_a_mapped_file_leaves_few_of_its_pages_resident(tmp_path, name):
+    x = np.random.default_rng(3).normal(size=(120_000, 64)).astype(np.float32)  # 30 MiB
+    path = tmp_path / name
+    np.save(path, x) if name.endswith(".npy") else write_vecs(path, x, "fvecs")
+    data = DataSource("big", path=str(path), lazy=True).load()
+    total = 0.0
+    for _, block in data.chunks(10_000):
+        total += float(block[:, 0].sum())
+    assert np.isclose(total, float(x[:, 0].astype(np.float64).sum()), rtol=1e-4)
+    assert mapped_resident_kib(path.resolve()) < 8 * 1024  # the file is 30 MiB; blocks are about 2.5 MiB

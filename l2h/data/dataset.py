@@ -151,6 +151,7 @@ class Dataset:
                 np.copyto(out[lo:hi], raw, casting="unsafe")
             if not self.checked:
                 _refuse_non_finite(self.name, "features", out[lo:hi], raw, part)
+            _release(raw)
         return out
 
     def chunks(self, size: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
@@ -203,6 +204,22 @@ def is_lazy(x) -> bool:
             base = base.base
         return isinstance(base, mmap.mmap)
     return hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__")
+
+
+def _release(block) -> None:
+    """Hand the pages of a memory-mapped block back once it has been copied out: the process then holds about one
+    block of a file, not all it has read (the kernel's page cache may still keep them)."""
+    base = block
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if not isinstance(base, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED") or block.size == 0 \
+            or min(block.strides) < 0:
+        return
+    start = np.frombuffer(base, dtype=np.uint8).__array_interface__["data"][0]
+    first = block.__array_interface__["data"][0] - start
+    span = sum((n - 1) * st for n, st in zip(block.shape, block.strides)) + block.itemsize
+    lo = first - first % mmap.PAGESIZE
+    base.madvise(mmap.MADV_DONTNEED, lo, min(len(base), first + span) - lo)
 
 
 def check_dtype(name: str, what: str, dtype: np.dtype) -> None:
