@@ -123,6 +123,20 @@ def index_table(summary: dict) -> str:
     return "\n".join([*lines, *(f"note: {n}" for n in summary["notes"])])
 
 
+
+def _search_batches(searcher, queries, k, radius, batch_size: int, progress: bool):
+    """Each batch's answer, and the seconds spent searching (reading the queries not counted)."""
+    parts, seconds = [], 0.0
+    with _progress(len(queries), "searching", progress) as bar:
+        for first in range(0, len(queries), batch_size):
+            block = np.asarray(queries[first:first + batch_size])
+            start = time.perf_counter()
+            parts.append(searcher.search(block, k) if radius is None else searcher.range_search(block, radius))
+            seconds += time.perf_counter() - start
+            bar.update(len(block))
+    return parts, seconds
+
+
 def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None) -> dict:
     """Search the artefact with every query vector of ``queries.path``; results go to ``out`` (results.npz)."""
     from l2h.data.source import read_features
@@ -141,23 +155,21 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     if cfg.get("threads") is not None:
         set_num_threads(checks.positive("threads", cfg.threads))
     searcher = Searcher.load(cfg.index_path)
-    client = None
-    if cfg.get("workers"):
-        from l2h.distributed import DistributedSearcher
-
-        client = dask_client(cfg.workers)
-        searcher = DistributedSearcher(client, cfg.index_path)
     queries = read_features(cfg.queries.path, cfg.queries.get("format"), cfg.queries.get("key"), setting="queries.path")
     out = Path(cfg.out) if cfg.get("out") else output_dir / "results.npz"
     io.ensure_folder(out.parent)
-    parts, seconds = [], 0.0
-    with _progress(len(queries), "searching", cfg.progress) as bar:
-        for first in range(0, len(queries), batch_size):
-            block = np.asarray(queries[first:first + batch_size])
-            start = time.perf_counter()
-            parts.append(searcher.search(block, k) if radius is None else searcher.range_search(block, radius))
-            seconds += time.perf_counter() - start
-            bar.update(len(block))
+    if cfg.get("workers"):
+        from l2h.distributed import DistributedSearcher
+        from l2h.index.sharded import ShardedIndex
+
+        if not isinstance(searcher.index, ShardedIndex):  # refused before a cluster is started
+            raise L2HError(f"{cfg.index_path} is not a sharded index: build it with shards (index.py shard_size=...)"
+                           ", or search it on this machine without workers=")
+        with dask_client(cfg.workers) as client:
+            searcher = DistributedSearcher(client, cfg.index_path)
+            parts, seconds = _search_batches(searcher, queries, k, radius, batch_size, cfg.progress)
+    else:
+        parts, seconds = _search_batches(searcher, queries, k, radius, batch_size, cfg.progress)
     if radius is None:
         D = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, k), np.int32)
         I = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, k), np.int64)
@@ -168,8 +180,6 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
         results = {"lims": lims, "D": np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int32),
                    "I": np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.int64)}
         found = sizes
-    if client is not None:
-        client.close()
     buffer = bytes_io.BytesIO()
     np.savez(buffer, **results)
     io.write_bytes(out, buffer.getvalue())

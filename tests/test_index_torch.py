@@ -78,7 +78,7 @@ def test_save_load_move_and_refusals(tmp_path, rng):
     with pytest.raises(L2HError, match="not a torch device"):
         TorchFlatIndex(20, device="moon")
     if not torch.cuda.is_available():
-        with pytest.raises(L2HError, match="torch sees none"):
+        with pytest.raises(L2HError, match="asks for a GPU but this machine has none"):
             TorchFlatIndex(20, device="cuda")
     stray = db[:2].copy()
     stray[0, -1] |= 0xF0
