@@ -27,6 +27,8 @@ test-all: setup
 DATA ?= ../shared/data
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) -m l2h.bench.search --cifar $(DATA)/cifar10_gist512.mat
-	$(PY) -m l2h.bench.evaluator --cifar $(DATA)/cifar10_gist512.mat --large
-	$(PY) -m l2h.bench.quality --cifar $(DATA)/cifar10_gist512.mat --mnist $(DATA)/mnist
+	$(PY) benchmarks/search.py --cifar $(DATA)/cifar10_gist512.mat
+	$(PY) benchmarks/threads.py
+	$(PY) benchmarks/growth.py
+	$(PY) benchmarks/evaluator.py --cifar $(DATA)/cifar10_gist512.mat --large
+	$(PY) benchmarks/quality.py --cifar $(DATA)/cifar10_gist512.mat --mnist $(DATA)/mnist --cache outputs/quality_cache
