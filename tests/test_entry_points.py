@@ -110,3 +110,10 @@ def test_hparams_search_selects_on_validation(tmp_path):
     runs = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert len(runs) == 2 and all(0 < r["validation_map"] <= 1 for r in runs)
     assert all(r["n_train"] == 200 and len(r["training"]["val_map"]) >= 1 for r in runs)
+
+
+def test_long_codes_train_index_and_evaluate_through_multi_index_hashing(tmp_path):
+    done = run("train.py", "model=lsh", "bits=128", *FAST, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["bits"] == 128 and metrics["index"] == "MultiIndexHash" and 0 < metrics["map"] <= 1
