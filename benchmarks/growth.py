@@ -41,7 +41,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
     print(f"{args.n} codes: {args.adds} adds of {args.n // args.adds} against one add, best of {args.repeat}\n")
-    print("| kind | bits | one add s | " + f"{args.adds} adds s | ratio | same answers |")
+    print("| kind | bits | one add ms | " + f"{args.adds} adds ms | ratio | same answers |")
     print("|---|---|---|---|---|---|")
     for bits in args.bits:
         db, queries = structured_codes(args.n, 200, bits)
@@ -54,7 +54,7 @@ def main(argv=None):
                 once, grown = min(once, t_once), min(grown, t_grown)
             same = all(np.array_equal(x, y) for x, y in zip([*a.range_search(queries, 2), *a.search(queries, 10)],
                                                             [*b.range_search(queries, 2), *b.search(queries, 10)]))
-            print(f"| {kind} | {bits} | {once:.3f} | {grown:.3f} | {grown / once:.2f}x | {same} |")
+            print(f"| {kind} | {bits} | {1e3 * once:.1f} | {1e3 * grown:.1f} | {grown / once:.2f}x | {same} |")
             del a, b
 
 

@@ -59,17 +59,36 @@ def main(argv=None):
             print("FAISS is not installed (pip install faiss-cpu): printing l2h's figures only")
     print(f"{args.n} codes, {args.queries} queries, {os.cpu_count()} cores (load average "
           f"{os.getloadavg()[0]:.1f} before the run); threads {args.threads}; best of {args.repeat}\n")
-    setups = {"hash": (32, lambda: HashIndex(32), faiss and (lambda: faiss.IndexBinaryHash(32, 32)), 2),
+    # kind: bits, l2h's index, FAISS's, FAISS's nflip, and the radius whose ball holds the buckets FAISS's k-NN
+    # reads (HashIndex: nflip; MultiIndexHash: every substring exact, which radius m - 1 probes)
+    setups = {"hash": (32, lambda: HashIndex(32), faiss and (lambda: faiss.IndexBinaryHash(32, 32)), 2, 2),
               "mih": (64, lambda: MultiIndexHash(64, 4), faiss and (lambda: faiss.IndexBinaryMultiHash(64, 4, 16)),
-                      2 // 4),
-              "flat": (32, lambda: FlatIndex(32), faiss and (lambda: faiss.IndexBinaryFlat(32)), None)}
+                      2 // 4, 3),
+              "flat": (32, lambda: FlatIndex(32), faiss and (lambda: faiss.IndexBinaryFlat(32)), None, None)}
     header = ["engine", "index", "task"] + [f"{t} thread{'s' * (t > 1)} s" for t in args.threads] + \
              [f"speed-up {t}/{args.threads[0]}" for t in args.threads[1:]] + \
              [f"cores busy at {t}" for t in args.threads] + ["note"]
     rows = []
     data = {}
+
+    def measure(engine, index, task, run, set_threads, note):
+        times, busy, results = [], [], []
+        for t in args.threads:
+            set_threads(t)
+            seconds, cores, result = best(run, args.repeat)
+            times.append(seconds)
+            busy.append(cores)
+            results.append(result)
+        rows.append([engine, type(index).__name__, task] + [f"{s:.3f}" for s in times] +
+                    [f"{times[0] / s:.2f}x" for s in times[1:]] + [f"{b:.2f}" for b in busy] + [note(results)])
+        return results[0]
+
+    def identical(results):
+        same = all(all(np.array_equal(a, b) for a, b in zip(results[0], r)) for r in results[1:])
+        return f"identical at every count: {same}"
+
     for kind in args.kinds:
-        bits, ours_factory, theirs_factory, nflip = setups[kind]
+        bits, ours_factory, theirs_factory, nflip, ball = setups[kind]
         if bits not in data:
             data[bits] = structured_codes(args.n, args.queries, bits)
         db, queries = data[bits]
@@ -77,23 +96,12 @@ def main(argv=None):
         ours.add(db)
         ours.search(queries[:4], 10)
         ours.range_search(queries[:4], 2)  # compile outside the timings
-        exact = None
-        for task in ("knn k=10", "range r=2"):
-            run = (lambda: ours.search(queries, 10)) if task.startswith("knn") else \
-                (lambda: ours.range_search(queries, 2))
-            times, busy, results = [], [], []
-            for t in args.threads:
-                set_num_threads(t)
-                seconds, cores, result = best(run, args.repeat)
-                times.append(seconds)
-                busy.append(cores)
-                results.append(result)
-            same = all(all(np.array_equal(a, b) for a, b in zip(results[0], r)) for r in results[1:])
-            if task.startswith("knn"):
-                exact = results[0][0]
-            rows.append(["l2h", type(ours).__name__, task] + [f"{s:.3f}" for s in times] +
-                        [f"{times[0] / s:.2f}x" for s in times[1:]] + [f"{b:.2f}" for b in busy] +
-                        [f"identical at every count: {same}"])
+        exact = measure("l2h", ours, "knn k=10", lambda: ours.search(queries, 10), set_num_threads, identical)[0]
+        within = None
+        if ball is not None:
+            within = measure("l2h", ours, f"knn k=10 within r={ball}", lambda: ours.search(queries, 10, ball),
+                             set_num_threads, identical)
+        measure("l2h", ours, "range r=2", lambda: ours.range_search(queries, 2), set_num_threads, identical)
         set_num_threads(None)
         if theirs_factory is None:
             continue
@@ -101,19 +109,18 @@ def main(argv=None):
         theirs.add(db)
         if nflip is not None:
             theirs.nflip = nflip
-        for task in ("knn k=10", "range r=2"):
-            run = (lambda: theirs.search(queries, 10)) if task.startswith("knn") else \
-                (lambda: theirs.range_search(queries, 3))
-            times, busy, note = [], [], ""
-            for t in args.threads:
-                faiss.omp_set_num_threads(t)
-                seconds, cores, result = best(run, args.repeat)
-                times.append(seconds)
-                busy.append(cores)
-                if task.startswith("knn") and t == args.threads[0]:
-                    note = f"distances exact: {np.array_equal(result[0], exact)}"
-            rows.append(["FAISS", type(theirs).__name__, task] + [f"{s:.3f}" for s in times] +
-                        [f"{times[0] / s:.2f}x" for s in times[1:]] + [f"{b:.2f}" for b in busy] + [note])
+
+        def knn_note(results):
+            D = results[0][0]
+            note = f"distances exact: {np.array_equal(D, exact)}"
+            if within is not None:  # where l2h found an item within the ball, FAISS's k-NN has the same distance
+                found = within[1] >= 0
+                note += f"; equal to l2h's within r={ball} where l2h found one: {np.array_equal(D[found], within[0][found])}"
+            return note
+
+        measure("FAISS", theirs, "knn k=10", lambda: theirs.search(queries, 10), faiss.omp_set_num_threads, knn_note)
+        measure("FAISS", theirs, "range r=2", lambda: theirs.range_search(queries, 3), faiss.omp_set_num_threads,
+                lambda results: "")
         del theirs
         del ours
     print("| " + " | ".join(header) + " |")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from l2h.errors import L2HError
+from l2h.index.base import first_k
 from l2h.index.sharded import ShardedIndex, merge_knn, merge_ranges
 
 # what a worker process keeps open between tasks: path -> loaded index or model
@@ -126,9 +127,11 @@ class DistributedSearcher:
                  for w, paths in self.assignment.items()]
         return [part for parts in self.client.gather(tasks) for part in parts], codes.shape[0]
 
-    def search(self, vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vectors, k: int, radius: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise L2HError(f"k must be a positive integer, got {k!r}")
+        if radius is not None:
+            return first_k(*self.range_search(vectors, radius), k)
         parts, nq = self._ask(vectors, "knn", k)
         if not parts:
             return np.full((nq, k), -1, dtype=np.int32), np.full((nq, k), -1, dtype=np.int64)

@@ -125,13 +125,14 @@ def index_table(summary: dict) -> str:
 
 
 def _search_batches(searcher, queries, k, radius, batch_size: int, progress: bool):
-    """Each batch's answer, and the seconds spent searching (reading the queries not counted)."""
+    """Each batch's answer, and the seconds spent searching (reading the queries not counted). ``k`` None: a
+    range search; ``radius`` None: k-NN; both: the k nearest within the radius."""
     parts, seconds = [], 0.0
     with _progress(len(queries), "searching", progress) as bar:
         for first in range(0, len(queries), batch_size):
             block = np.asarray(queries[first:first + batch_size])
             start = time.perf_counter()
-            parts.append(searcher.search(block, k) if radius is None else searcher.range_search(block, radius))
+            parts.append(searcher.range_search(block, radius) if k is None else searcher.search(block, k, radius))
             seconds += time.perf_counter() - start
             bar.update(len(block))
     return parts, seconds
@@ -147,9 +148,9 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     if not cfg.queries.get("path"):
         raise L2HError("no queries given: pass queries.path=/path/to/queries (.npy, .npz, .fvecs, .hdf5, ...)")
     radius, k = cfg.get("radius"), cfg.get("k")
-    if radius is not None and "k" in (overridden or set()):
-        raise L2HError("give k=... (nearest neighbours) or radius=... (a Hamming ball), not both")
-    if radius is None:
+    if radius is not None and "k" not in (overridden or set()):
+        k = None  # radius alone: every item within it; with k too, the k nearest of those
+    if k is not None:
         checks.positive("k", k)
     batch_size = checks.positive("batch_size", cfg.batch_size)
     if cfg.get("threads") is not None:
@@ -170,7 +171,7 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
             parts, seconds = _search_batches(searcher, queries, k, radius, batch_size, cfg.progress)
     else:
         parts, seconds = _search_batches(searcher, queries, k, radius, batch_size, cfg.progress)
-    if radius is None:
+    if k is not None:
         D = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, k), np.int32)
         I = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, k), np.int64)
         results, found = {"D": D, "I": I}, (I >= 0).sum(1)
@@ -184,7 +185,7 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     np.savez(buffer, **results)
     io.write_bytes(out, buffer.getvalue())
     n = len(queries)
-    return {"results_path": str(out.resolve()), "queries": n, "k": None if radius is not None else k,
+    return {"results_path": str(out.resolve()), "queries": n, "k": k,
             "radius": radius, "mean_results": float(found.mean()) if n else 0.0,
             "empty_fraction": float((found == 0).mean()) if n else 0.0, "seconds": seconds,
             "queries_per_second": n / seconds if seconds > 0 else float("inf"), "threads": get_num_threads(),
@@ -192,7 +193,7 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
 
 
 def search_table(summary: dict) -> str:
-    asked = f"k={summary['k']}" if summary["radius"] is None else f"radius={summary['radius']}"
+    asked = " within ".join(f"{key}={summary[key]}" for key in ("k", "radius") if summary[key] is not None)
     return (f"searched {summary['queries']} queries ({asked}) in {summary['items']} items of {summary['bits']} bits "
             f"on {summary['workers'] or str(summary['threads']) + ' threads'}: {summary['seconds']:.3f} s, {summary['queries_per_second']:.0f} "
             f"queries/s, {summary['mean_results']:.1f} results per query, {summary['empty_fraction']:.1%} with none\n"

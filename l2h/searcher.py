@@ -60,10 +60,10 @@ class Searcher:
         for vectors, ids in chunks:
             self.add(vectors, ids, batch_size)
 
-    def search(self, vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vectors, k: int, radius: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest codes to each query's code: ``D`` (nq, k) int32 Hamming distances, ``I`` (nq, k) int64
-        ids, by distance then id, -1 where fewer than k items exist."""
-        return self.index.search(self.encode(vectors), k)
+        ids, by distance then id, -1 where fewer than k items exist; with ``radius``, the k nearest within it."""
+        return self.index.search(self.encode(vectors), k, radius)
 
     def range_search(self, vectors, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every item within Hamming distance <= radius: ``lims`` (nq + 1,), ``D`` int32, ``I`` int64."""

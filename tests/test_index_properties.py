@@ -124,6 +124,27 @@ def test_knn_equals_brute_force(case, k):
 
 
 @SETTINGS
+@given(code_sets(), st.integers(1, 15))
+def test_knn_within_a_radius_equals_brute_force(case, k):
+    """search(q, k, radius): the first k of the items within the radius, by distance then id, -1 after them."""
+    bits, db, queries, ids, radius, rng = case
+    want, _ = brute_force(queries, db, ids, 0, radius)
+    made = indexes(bits, rng)
+    union = UnionIndex([FlatIndex(bits), MultiIndexHash(bits)])  # one result per id: only for distinct ids
+    union.add([db, db], ids)
+    distinct = ids is None or len(np.unique(ids)) == len(ids)
+    for index in [*made, union] if distinct else made:
+        if index is not union:
+            index.add(db, ids)
+        D, I = index.search([queries, queries] if index is union else queries, k, radius=radius)
+        assert D.shape == I.shape == (len(queries), k) and D.dtype == np.int32 and I.dtype == np.int64
+        for q, (d_ref, i_ref) in enumerate(want):
+            found = min(k, len(i_ref))
+            assert np.array_equal(I[q, :found], i_ref[:found]) and (I[q, found:] == -1).all(), (repr(index), q)
+            assert np.array_equal(D[q, :found], d_ref[:found]) and (D[q, found:] == -1).all(), (repr(index), q)
+
+
+@SETTINGS
 @given(code_sets(), st.lists(st.integers(0, 40), min_size=1, max_size=6))
 def test_adding_in_batches_gives_the_same_index(tmp_path_factory, case, cuts):
     bits, db, queries, ids, radius, rng = case

@@ -42,6 +42,8 @@ def test_same_answers_as_flat_index(case, device, blocks):
         assert np.array_equal(got, want) and got.dtype == want.dtype
     for got, want in zip(ours.probe(queries, radius // 2, radius), flat.probe(queries, radius // 2, radius)):
         assert np.array_equal(got, want)
+    for got, want in zip(ours.search(queries, k, radius), flat.search(queries, k, radius)):
+        assert np.array_equal(got, want)
     dist = codes.hamming_matrix(queries, db) if len(db) else np.zeros((5, 0), np.int32)
     row_ids = np.arange(len(db)) if ids is None else ids
     D, I = ours.search(queries, k)

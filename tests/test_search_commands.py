@@ -46,6 +46,8 @@ def test_index_then_search_equals_brute_force_mapped_to_rows(trained, tmp_path):
         f"out={tmp_path / 'knn.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's'}")
     run("search.py", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}", "radius=2",
         "threads=1", f"out={tmp_path / 'range.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's2'}")
+    run("search.py", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}", "k=25",
+        "radius=1", f"out={tmp_path / 'within.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's3'}")
 
     model, _ = checkpoint.load(trained)
     q, db = model.encode(queries), model.encode(features)
@@ -58,6 +60,10 @@ def test_index_then_search_equals_brute_force_mapped_to_rows(trained, tmp_path):
         ids = found["I"][found["lims"][row]:found["lims"][row + 1]]
         want = np.flatnonzero(dist[row] <= 2)
         assert np.array_equal(ids, want[np.lexsort((want, dist[row, want]))])
+    within = np.load(tmp_path / "within.npz")  # k=25 radius=1: the first 25 of the radius-1 ball, -1 after
+    ball = np.where(D_ref <= 1, I_ref, -1)
+    assert np.array_equal(within["I"], ball) and np.array_equal(within["D"], np.where(ball >= 0, D_ref, -1))
+    assert (ball == -1).any() and (ball >= 0).any()  # the queries exercise both cases
 
     # the Python API opens the same file in one call and answers raw vectors the same way
     searcher = Searcher.load(tmp_path / "db.l2h")
@@ -179,7 +185,7 @@ SEARCH_ERRORS = [
     (["index_path=DIR/db.l2h", "queries.path=DIR/narrow.npy"], "64"),
     (["index_path=DIR/db.l2h", "queries.path=DIR/nan.npy"], "holds nan at column 0"),
     (["index_path=DIR/db.l2h", "queries.path=DIR/queries.npy", "k=0"], "k must be a positive integer"),
-    (["index_path=DIR/db.l2h", "queries.path=DIR/queries.npy", "k=5", "radius=2"], "not both"),
+    (["index_path=DIR/db.l2h", "queries.path=DIR/queries.npy", "k=0", "radius=2"], "k must be a positive integer"),
     (["index_path=DIR/db.l2h", "queries.path=DIR/queries.npy", "radius=99"], "radius"),
     (["index_path=DIR/db.l2h", "queries.path=DIR/queries.npy", "threads=0"], "threads must be a positive"),
     (["index_path=DIR/db.l2h", "queries.path=DIR/queries.npy", "workers=local:2"], "not a sharded index"),

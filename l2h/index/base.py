@@ -77,15 +77,23 @@ class BinaryIndex(ABC):
         if n:
             self._add(batch, ids)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, radius: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest codes: ``D`` (nq, k) int32 and ``I`` (nq, k) int64, by distance then id, -1 where fewer
         than k items exist (k may exceed ntotal, as in FAISS). k is a positive integer, and the (nq, k) result
-        must not exceed 2^28 entries (3 GiB): a larger k is refused with the largest useful one, ntotal."""
+        must not exceed 2^28 entries (3 GiB): a larger k is refused with the largest useful one, ntotal.
+
+        With ``radius``, the k nearest among the items within that Hamming distance (the hash-table lookup of
+        the field's protocols, which reads only the buckets of that ball): fewer than k where the ball holds
+        fewer, padded with -1."""
         batch, nq = self._check_batch(queries, "queries")
         k = self._check_k(k, nq)
+        if radius is not None:
+            radius = self._check_radius(radius, "radius")
         found = min(k, self.ntotal)
         stats = np.zeros((nq, 2), dtype=np.int64)
         with self._timed(stats):
+            if radius is not None:
+                return first_k(*(self._range_search(batch, radius, stats) if found and nq else empty_range(nq)), k)
             if found and nq:
                 D, I = self._search(batch, found, stats)
             else:
@@ -297,6 +305,19 @@ class BinaryIndex(ABC):
 
 def empty_range(nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(nq + 1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+
+
+def first_k(lims: np.ndarray, D: np.ndarray, I: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first k results of each query of a range search (sorted by distance then id), as (nq, k) arrays
+    padded with -1."""
+    nq = lims.shape[0] - 1
+    counts = np.minimum(np.diff(lims), k)
+    rows = np.repeat(np.arange(nq), counts)
+    cols = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    picked = np.repeat(lims[:-1], counts) + cols
+    D_k, I_k = np.full((nq, k), -1, dtype=np.int32), np.full((nq, k), -1, dtype=np.int64)
+    D_k[rows, cols], I_k[rows, cols] = D[picked], I[picked]
+    return D_k, I_k
 
 
 class Growable:

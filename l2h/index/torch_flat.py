@@ -98,10 +98,9 @@ class TorchFlatIndex(BinaryIndex):
             raise L2HError(f"a TorchFlatIndex holds at most {MAX_ROWS} codes: split the database")
         if ids is not None and self._ids is None:
             self._ids = torch.arange(self._n, dtype=torch.int64, device=self.device)
-        new_ids = self._next_ids(n, ids)
         self._codes = self._append(self._codes, codes)
         if self._ids is not None:
-            self._ids = self._append(self._ids, new_ids)
+            self._ids = self._append(self._ids, self._next_ids(n, ids))
         self._n += n
         self._order = None
 
