@@ -121,8 +121,6 @@ def main(argv=None):
         measure("FAISS", theirs, "knn k=10", lambda: theirs.search(queries, 10), faiss.omp_set_num_threads, knn_note)
         measure("FAISS", theirs, "range r=2", lambda: theirs.range_search(queries, 3), faiss.omp_set_num_threads,
                 lambda results: "")
-        del theirs
-        del ours
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

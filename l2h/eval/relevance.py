@@ -28,7 +28,7 @@ class Relevance:
 
     @property
     def description(self) -> str:
-        return {SINGLE: "same class", MULTI: "any shared label", NEIGHBOURS: f"true nearest neighbours"}[self.mode]
+        return {SINGLE: "same class", MULTI: "any shared label", NEIGHBOURS: "true nearest neighbours"}[self.mode]
 
 
 def _label_words(labels: np.ndarray) -> np.ndarray:

@@ -148,7 +148,7 @@ class TorchFlatIndex(BinaryIndex):
 
     def _search(self, queries, k, stats):
         torch = _torch()
-        nq, n = queries.shape[0], self._n
+        n = self._n
         order, rank = self._id_order()
         best = {}
         for q0, q1, r0, r1, dist in self._distance_blocks(queries):
