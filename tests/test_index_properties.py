@@ -123,6 +123,16 @@ def test_knn_equals_brute_force(case, k):
         assert_knn(index, index.search(queries, len(db) + 3), queries, db, ids, len(db) + 3)
 
 
+def assert_knn_within(index, got, want, k):
+    """``got`` (D, I) holds the first k of each query's ``want`` (the ball's items, by distance then id), -1 after."""
+    D, I = got
+    assert D.shape == I.shape == (len(want), k) and D.dtype == np.int32 and I.dtype == np.int64
+    for q, (d_ref, i_ref) in enumerate(want):
+        found = min(k, len(i_ref))
+        assert np.array_equal(I[q, :found], i_ref[:found]) and (I[q, found:] == -1).all(), (repr(index), q)
+        assert np.array_equal(D[q, :found], d_ref[:found]) and (D[q, found:] == -1).all(), (repr(index), q)
+
+
 @SETTINGS
 @given(code_sets(), st.integers(1, 15))
 def test_knn_within_a_radius_equals_brute_force(case, k):
@@ -136,12 +146,8 @@ def test_knn_within_a_radius_equals_brute_force(case, k):
     for index in [*made, union] if distinct else made:
         if index is not union:
             index.add(db, ids)
-        D, I = index.search([queries, queries] if index is union else queries, k, radius=radius)
-        assert D.shape == I.shape == (len(queries), k) and D.dtype == np.int32 and I.dtype == np.int64
-        for q, (d_ref, i_ref) in enumerate(want):
-            found = min(k, len(i_ref))
-            assert np.array_equal(I[q, :found], i_ref[:found]) and (I[q, found:] == -1).all(), (repr(index), q)
-            assert np.array_equal(D[q, :found], d_ref[:found]) and (D[q, found:] == -1).all(), (repr(index), q)
+        assert_knn_within(index, index.search([queries, queries] if index is union else queries, k, radius=radius),
+                          want, k)
 
 
 @SETTINGS

@@ -15,6 +15,7 @@ from l2h.index.sharded import ShardedIndex, merge_knn
 from tests.test_index_properties import (
     SETTINGS,
     assert_knn,
+    assert_knn_within,
     assert_ranges,
     brute_force,
     code_sets,
@@ -53,12 +54,7 @@ def test_any_cut_into_shards_answers_as_brute_force(case, sizes, k):
     assert_ranges(index, index.probe(queries, r_lo, radius), brute_force(queries, db, ids, r_lo, radius)[0])
     assert_knn(index, index.search(queries, k), queries, db, ids, k)
     assert_knn(index, index.search(queries, len(db) + 2), queries, db, ids, len(db) + 2)
-    within = brute_force(queries, db, ids, 0, radius)[0]
-    D, I = index.search(queries, k, radius)
-    for q, (d_ref, i_ref) in enumerate(within):
-        found = min(k, len(i_ref))
-        assert np.array_equal(I[q, :found], i_ref[:found]) and np.array_equal(D[q, :found], d_ref[:found])
-        assert (I[q, found:] == -1).all() and (D[q, found:] == -1).all()
+    assert_knn_within(index, index.search(queries, k, radius), brute_force(queries, db, ids, 0, radius)[0], k)
 
 
 @SETTINGS
