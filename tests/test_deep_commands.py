@@ -19,7 +19,8 @@ def sweep(script, folder, *args):
     done = subprocess.run([sys.executable, str(ROOT / script), "-m", *args, f"hydra.sweep.dir={folder}"], cwd=ROOT,
                           capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {json.loads(p.read_text())["model"]: json.loads(p.read_text()) for p in folder.glob("*/metrics.json")}
+    runs = [json.loads(p.read_text()) for p in folder.glob("*/metrics.json")]
+    return {metrics["model"]: metrics for metrics in runs}
 
 
 def train_then_evaluate(tmp_path, models, data, protocol, encoder=()):
