@@ -32,3 +32,4 @@ bench: setup
 	$(PY) benchmarks/growth.py
 	$(PY) benchmarks/evaluator.py --cifar $(DATA)/cifar10_gist512.mat --large
 	$(PY) benchmarks/quality.py --cifar $(DATA)/cifar10_gist512.mat --mnist $(DATA)/mnist --cache outputs/quality_cache
+	$(PY) benchmarks/posterior_codes.py --cifar $(DATA)/cifar10_gist512.mat

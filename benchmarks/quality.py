@@ -122,14 +122,14 @@ def cell(values, digits=3):
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v.mean():.{digits}f}"
 
 
-def posterior_ceiling(data_args: list[str], bits: int, seed: int, extra: list[str]) -> float:
-    """mAP of ranking the database by the inner product of the classifier's class posteriors with the query's,
-    on exactly the split and preprocessing a train.py run with these overrides uses. Not a hash: a ceiling."""
+def fitted_classifier(data_args: list[str], bits: int, seed: int, extra: list[str]):
+    """The classifier baseline fitted on exactly the split and preprocessing a train.py run with these overrides
+    uses: (model, preprocessed query features, preprocessed database features, query labels, database labels,
+    preprocessed training features)."""
     from hydra import compose, initialize_config_dir
 
     from l2h import pipeline
     from l2h.data.preprocess import Preprocessor
-    from l2h.hashers.classifier import posterior_ranking_map
 
     with initialize_config_dir(config_dir=str(ROOT / "l2h" / "conf"), version_base=None):
         cfg = compose("train", overrides=[*data_args, "model=classifier", *extra, f"bits={bits}", f"seed={seed}",
@@ -139,10 +139,19 @@ def posterior_ceiling(data_args: list[str], bits: int, seed: int, extra: list[st
     split = pipeline.split_data(cfg, data, parts.protocol, parts.settings)
     hasher = pipeline.build_hasher(cfg, data.item_shape)
     preprocess = Preprocessor(data.dim).fit(data.rows(split.train))
-    encoder = hasher.fit(preprocess.transform(data.rows(split.train)), data.labels[split.train])
-    return posterior_ranking_map(encoder, preprocess.transform(data.rows(split.query)),
-                                 preprocess.transform(data.rows(split.database)), data.labels[split.query],
-                                 data.labels[split.database])
+    train_x = preprocess.transform(data.rows(split.train))
+    model = hasher.fit(train_x, data.labels[split.train])
+    return (model, preprocess.transform(data.rows(split.query)), preprocess.transform(data.rows(split.database)),
+            data.labels[split.query], data.labels[split.database], train_x)
+
+
+def posterior_ceiling(data_args: list[str], bits: int, seed: int, extra: list[str]) -> float:
+    """mAP of ranking the database by the inner product of the classifier's class posteriors with the query's,
+    on exactly the split and preprocessing a train.py run with these overrides uses. Not a hash: a ceiling."""
+    from l2h.hashers.classifier import posterior_ranking_map
+
+    model, query_x, database_x, query_labels, database_labels, _ = fitted_classifier(data_args, bits, seed, extra)
+    return posterior_ranking_map(model, query_x, database_x, query_labels, database_labels)
 
 
 def map_table(data_args, name, models, bits_list, seeds, cache, protocol="standard", image=False,
