@@ -44,8 +44,13 @@ def overridden_groups() -> set[str]:
     """The top-level config keys the user set on the command line (``data.path=x`` sets ``data``)."""
     from hydra.core.hydra_config import HydraConfig
 
+    return top_level_keys(HydraConfig.get().overrides.task)
+
+
+def top_level_keys(overrides) -> set[str]:
+    """The top-level config keys a list of Hydra overrides sets."""
     keys = set()
-    for override in HydraConfig.get().overrides.task:
+    for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         keys.add(key.split("/")[0].split(".")[0].split("@")[0])
     return keys

@@ -49,7 +49,7 @@ def _aligned(offset: int) -> int:
 
 
 def _little_endian(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
+    a = np.asarray(a, order="C")  # not ascontiguousarray: it turns a 0-d array (a scalar weight) into shape (1,)
     if a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and not np.little_endian):
         a = a.astype(a.dtype.newbyteorder("<"))
     return a
