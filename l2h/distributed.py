@@ -1,10 +1,11 @@
 """Sharded indexes built and searched on the workers of a Dask cluster (``pip install "l2h[dask]"``).
 
 Building: each worker encodes its slice of the database's rows with the same model (the checkpoint file, read
-by every worker) and writes its shard; the client writes the list of shards. Searching: every worker opens the
-shards given to it once and keeps them open; each batch of queries goes to every worker, and the answers are
-merged exactly as :class:`~l2h.index.sharded.ShardedIndex` merges them (distance, then id). Files are shared
-through the file system, so the workers of a cluster need the same paths (a shared disk).
+by every worker) into a shard of the index the client asks for (any kind, with its settings: the index config's
+partial is sent to the workers as it is) and writes it; the client writes the list of shards. Searching: every
+worker opens the shards given to it once and keeps them open; each batch of queries goes to every worker, and
+the answers are merged exactly as :class:`~l2h.index.sharded.ShardedIndex` merges them (distance, then id).
+Files are shared through the file system, so the workers of a cluster need the same paths (a shared disk).
 
     from dask.distributed import Client
     client = Client("scheduler:8786")             # or Client(LocalCluster(n_workers=2)) on one machine
@@ -15,6 +16,7 @@ through the file system, so the workers of a cluster need the same paths (a shar
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -42,16 +44,15 @@ def _workers(client) -> list[str]:
     return workers
 
 
-def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, index_kind: str, shard_path: str,
+def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, make_index, shard_path: str,
                   batch_size: int) -> tuple[str, int]:
     """On a worker: encode rows [start, stop) of the data with the checkpoint's model into one shard file."""
     from l2h import checkpoint
     from l2h.data.source import DataSource
-    from l2h.index.factory import make
 
     model = _OPEN.get(ckpt_path) or _OPEN.setdefault(ckpt_path, checkpoint.load(ckpt_path)[0])
     data = DataSource(**source).load()
-    index = make(index_kind, bits=model.bits)
+    index = make_index(bits=model.bits)
     for first in range(start, stop, batch_size):
         last = min(first + batch_size, stop)
         index.add(model.encode(data.rows(slice(first, last))), np.arange(first, last, dtype=np.int64))
@@ -60,23 +61,29 @@ def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, index_kin
 
 
 def build_sharded(client, ckpt_path: str | Path, source: dict, out: str | Path, shard_size: int,
-                  index_kind: str = "auto", batch_size: int = 65536):
+                  index_kind: str = "auto", batch_size: int = 65536, make_index=None):
     """Encode every row of ``source`` (DataSource keywords) on the cluster, ``shard_size`` rows per shard, and
-    write the searchable artefact at ``out`` (the model and the list of shards; ids are the rows' numbers)."""
+    write the searchable artefact at ``out`` (the model and the list of shards; ids are the rows' numbers).
+
+    Each shard's index is ``make_index(bits=...)`` (an index config's partial, as index.py builds it, sent to the
+    workers as it is), or by default ``l2h.index.make(index_kind, bits=...)``."""
     from l2h import checkpoint
     from l2h.data.source import DataSource
     from l2h.index.base import BinaryIndex
+    from l2h.index.factory import make
     from l2h.searcher import Searcher
 
     client = _client(client)
     if not isinstance(shard_size, int) or shard_size < 1:
         raise L2HError(f"shard_size must be a positive integer, got {shard_size!r}")
     model, _ = checkpoint.load(ckpt_path)
+    make_index = make_index or functools.partial(make, index_kind)
+    make_index(bits=model.bits)  # a kind or setting these codes cannot take is refused here, before the workers
     n = DataSource(**source).load().n
     folder = ShardedIndex.shard_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     tasks = [client.submit(_encode_slice, str(Path(ckpt_path).resolve()), source, start, min(start + shard_size, n),
-                           index_kind, str((folder / f"{i:05d}.l2h").resolve()), batch_size, pure=False)
+                           make_index, str((folder / f"{i:05d}.l2h").resolve()), batch_size, pure=False)
              for i, start in enumerate(range(0, n, shard_size))]
     shards = ShardedIndex(model.bits, shard_size=shard_size)
     for path, _ in client.gather(tasks):

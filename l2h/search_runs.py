@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from l2h import checkpoint, checks, io
+from l2h import atomic, checkpoint, checks
 from l2h.errors import L2HError
 from l2h.pipeline import build, with_training_settings
 from l2h.searcher import Searcher
@@ -61,11 +61,12 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
     if cfg.get("workers") and shard_size is None:
         raise L2HError("workers=... builds shards: give shard_size=N (rows per shard) too")
     model, meta = checkpoint.load(cfg.ckpt_path)
-    cfg, notes = with_training_settings(cfg, meta, overridden or set(), keys=("data",))
+    # the training run's data unless data=... is given (its notes are about scores: index.py computes none)
+    cfg, _ = with_training_settings(cfg, meta, overridden or set(), keys=("data",))
     make_index = build(cfg.index, "index")
     make_index(bits=model.bits)  # an index that cannot hold these codes is refused before any encoding
     out = Path(cfg.out) if cfg.get("out") else output_dir / "index.l2h"
-    io.ensure_folder(out.parent)
+    atomic.ensure_folder(out.parent)
     source = build(cfg.data, "data")
     data = source.load()
     if data.dim != model.in_dim:
@@ -78,11 +79,9 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
             raise L2HError("workers=... indexes rows under their row numbers: drop ids_path, or build on this machine")
         from l2h.distributed import build_sharded
 
-        with dask_client(cfg.workers) as client:
-            kind = str(cfg.index.get("_target_", "")).rsplit(".", 1)[-1]
+        with dask_client(cfg.workers) as client:  # each shard's index built by the same factory as here
             searcher = build_sharded(client, cfg.ckpt_path, _container(cfg.data), out, shard_size,
-                                     {"auto": "auto", "HashIndex": "hash", "MultiIndexHash": "mih",
-                                      "FlatIndex": "flat"}.get(kind, "auto"), batch_size)
+                                     batch_size=batch_size, make_index=make_index)
     else:
         from l2h.index.sharded import ShardedIndex
 
@@ -101,7 +100,7 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
     seconds = time.perf_counter() - start
     return {"index_path": str(out.resolve()), "items": searcher.ntotal, "bits": model.bits,
             "index": type(searcher.index).__name__, "dataset": data.name, "seconds": seconds,
-            "ids": "given" if ids is not None else "row numbers of the data file", "notes": notes}
+            "ids": "given" if ids is not None else "row numbers of the data file"}
 
 
 def _container(node) -> dict:
@@ -117,10 +116,9 @@ def _container(node) -> dict:
 
 
 def index_table(summary: dict) -> str:
-    lines = [f"indexed {summary['items']} items of {summary['dataset']} ({summary['bits']}-bit codes, "
-             f"{summary['index']}, ids: {summary['ids']}) in {summary['seconds']:.2f} s",
-             f"index: {summary['index_path']}"]
-    return "\n".join([*lines, *(f"note: {n}" for n in summary["notes"])])
+    return (f"indexed {summary['items']} items of {summary['dataset']} ({summary['bits']}-bit codes, "
+            f"{summary['index']}, ids: {summary['ids']}) in {summary['seconds']:.2f} s\n"
+            f"index: {summary['index_path']}")
 
 
 
@@ -136,6 +134,14 @@ def _search_batches(searcher, queries, k, radius, batch_size: int, progress: boo
             seconds += time.perf_counter() - start
             bar.update(len(block))
     return parts, seconds
+
+
+def _timed_search(searcher, queries, k, radius, batch_size: int, progress: bool):
+    """``(parts, seconds, warm-up seconds)``: the first query is searched alone first, and not counted: it compiles
+    the search kernels on their first use on this machine (or loads them from numba's cache), which a throughput
+    figure must not include."""
+    warmup = _search_batches(searcher, queries[:1], k, radius, 1, False)[1]
+    return (*_search_batches(searcher, queries, k, radius, batch_size, progress), warmup)
 
 
 def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None) -> dict:
@@ -158,7 +164,7 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     searcher = Searcher.load(cfg.index_path)
     queries = read_features(cfg.queries.path, cfg.queries.get("format"), cfg.queries.get("key"), setting="queries.path")
     out = Path(cfg.out) if cfg.get("out") else output_dir / "results.npz"
-    io.ensure_folder(out.parent)
+    atomic.ensure_folder(out.parent)
     if cfg.get("workers"):
         from l2h.distributed import DistributedSearcher
         from l2h.index.sharded import ShardedIndex
@@ -168,9 +174,9 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
                            ", or search it on this machine without workers=")
         with dask_client(cfg.workers) as client:
             searcher = DistributedSearcher(client, cfg.index_path)
-            parts, seconds = _search_batches(searcher, queries, k, radius, batch_size, cfg.progress)
+            parts, seconds, warmup = _timed_search(searcher, queries, k, radius, batch_size, cfg.progress)
     else:
-        parts, seconds = _search_batches(searcher, queries, k, radius, batch_size, cfg.progress)
+        parts, seconds, warmup = _timed_search(searcher, queries, k, radius, batch_size, cfg.progress)
     if k is not None:
         D = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, k), np.int32)
         I = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, k), np.int64)
@@ -183,12 +189,13 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
         found = sizes
     buffer = bytes_io.BytesIO()
     np.savez(buffer, **results)
-    io.write_bytes(out, buffer.getvalue())
+    atomic.write_bytes(out, buffer.getvalue())
     n = len(queries)
     return {"results_path": str(out.resolve()), "queries": n, "k": k,
             "radius": radius, "mean_results": float(found.mean()) if n else 0.0,
             "empty_fraction": float((found == 0).mean()) if n else 0.0, "seconds": seconds,
-            "queries_per_second": n / seconds if seconds > 0 else float("inf"), "threads": get_num_threads(),
+            "queries_per_second": n / seconds if seconds > 0 else float("inf"), "warmup_seconds": warmup,
+            "threads": get_num_threads(),
             "items": searcher.ntotal, "bits": searcher.bits, "workers": cfg.get("workers")}
 
 
@@ -197,4 +204,6 @@ def search_table(summary: dict) -> str:
     return (f"searched {summary['queries']} queries ({asked}) in {summary['items']} items of {summary['bits']} bits "
             f"on {summary['workers'] or str(summary['threads']) + ' threads'}: {summary['seconds']:.3f} s, {summary['queries_per_second']:.0f} "
             f"queries/s, {summary['mean_results']:.1f} results per query, {summary['empty_fraction']:.1%} with none\n"
+            f"warm-up: the first query alone took {summary['warmup_seconds']:.2f} s, not counted (it compiles the "
+            "search kernels on their first use on this machine, or loads them from numba's cache)\n"
             f"results: {summary['results_path']}")

@@ -24,6 +24,7 @@ from l2h import checkpoint
 from l2h.errors import L2HError
 from l2h.index import storage
 from l2h.index.base import BinaryIndex
+from l2h.index.factory import KINDS
 from l2h.model import HashModel
 
 KIND = "searcher"
@@ -98,10 +99,10 @@ class Searcher:
                     weights[name[len("model/"):]] = checker.array(name, a.dtype, a.shape)
             model = checkpoint.from_arrays(checker.field("model"), weights, str(path))
             index_meta = checker.field("index")
-            target = BinaryIndex.registry.get(index_meta.get("kind")) if isinstance(index_meta, dict) else None
-            if target is None:
+            kind = index_meta.get("kind") if isinstance(index_meta, dict) else None
+            if not isinstance(kind, str) or not KINDS.get(kind):
                 raise L2HError("its index is of no kind this l2h knows")
-            index = target._from_state(checker.sub(index_meta, "index/"))
+            index = BinaryIndex._restore(checker.sub(index_meta, "index/"))
             checker.done()
         except L2HError as exc:
             raise L2HError(f"{path} is damaged or is not an artefact this l2h wrote ({exc}): rebuild it with "

@@ -1,9 +1,9 @@
 import mmap
 
+import l2h.io
 import numpy as np
 import pytest
 
-import l2h.io
 from l2h import codes
 from l2h.errors import L2HError
 from l2h.index import FlatIndex, HashIndex, storage
@@ -124,7 +124,7 @@ def test_interrupted_save_keeps_the_old_file(tmp_path, rng, monkeypatch):
     def fail(*args, **kwargs):
         raise Interrupted
 
-    monkeypatch.setattr(l2h.io.os, "fsync", fail)  # dies after the data is written, before the rename
+    monkeypatch.setattr(l2h.atomic.os, "fsync", fail)  # dies after the data is written, before the rename
     with pytest.raises(Interrupted):
         storage.write(path, {"kind": "hash", "bits": 16}, {"a": np.arange(10)})
     assert path.read_bytes() == before

@@ -11,10 +11,11 @@ from l2h import codes
 from l2h.errors import L2HError
 from l2h.index import (
     KINDS,
-    BinaryIndex,
     FlatIndex,
     HashIndex,
     MultiIndexHash,
+    ShardedIndex,
+    TorchFlatIndex,
     UnionIndex,
     auto,
     get_num_threads,
@@ -24,7 +25,9 @@ from l2h.index import (
 
 
 def every_kind(bits):
-    made = [FlatIndex(bits), MultiIndexHash(bits)]
+    """An index of every kind that takes one code array (a union takes a list: the tests add their own)."""
+    made = [FlatIndex(bits), MultiIndexHash(bits), TorchFlatIndex(bits, device="cpu"),
+            ShardedIndex(bits, shard_size=17, make_shard=MultiIndexHash)]
     if bits <= 64:
         made.append(HashIndex(bits))
     return made
@@ -196,14 +199,6 @@ def test_thread_setting():
         assert get_num_threads() >= 1
     finally:
         set_num_threads(before)
-
-
-def test_the_contract_names_its_kinds_and_shell_cost():
-    assert HashIndex.incremental_shells is True
-    assert not MultiIndexHash.incremental_shells and not FlatIndex.incremental_shells
-    assert not UnionIndex.incremental_shells
-    for kind in ("hash", "multi_index", "flat", "union", "torch_flat"):
-        assert issubclass(BinaryIndex.registry[kind], BinaryIndex)
 
 
 def test_importing_the_indexes_imports_neither_torch_nor_faiss():

@@ -37,11 +37,18 @@ def test_export_answers_as_l2h_does(rng, bits, ids_given):
     for radius in (0, 2, 4):
         lims, _, I = flat.range_search(queries, radius + 1)  # FAISS's radius is strict
         assert as_sets(lims, I) == as_sets(*ours.range_search(queries, radius)[::2])
-    if bits <= 64:
-        hashed = to_faiss(ours, kind="hash")
-        hashed.nflip = 2
-        lims, _, I = hashed.range_search(queries, 3)
-        assert as_sets(lims, I) == as_sets(*ours.range_search(queries, 2)[::2])
+
+
+@pytest.mark.parametrize("bits,ids_given", [(16, False), (20, True), (64, True)])
+def test_export_as_a_faiss_hash_index_answers_as_l2h_does(rng, bits, ids_given):
+    db = structured(rng, 2000, bits)
+    queries = db[:30] ^ codes.pack(rng.random((30, bits)) < 0.03)
+    ours = HashIndex(bits)
+    ours.add(db, rng.permutation(100_000)[:2000] if ids_given else None)
+    hashed = to_faiss(ours, kind="hash")
+    hashed.nflip = 2
+    lims, _, I = hashed.range_search(queries, 3)  # FAISS's radius is strict
+    assert as_sets(lims, I) == as_sets(*ours.range_search(queries, 2)[::2])
 
 
 @pytest.mark.parametrize("kind", ["hash", "mih", "flat", "auto"])

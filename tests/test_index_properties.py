@@ -1,10 +1,11 @@
-"""Property tests: every index answers exactly as brute force (results by distance, then id), on random and
-adversarial codes of every length; adding in batches gives the same index, byte for byte once saved, as adding
-at once; any number of threads gives the same results as one."""
+"""Property tests: every kind of index (hash, multi-index, flat, torch, a union, shards) answers exactly as brute
+force (results by distance, then id) for k-NN, range search, probes and k-NN within a radius, on random and
+adversarial codes of every length and with shuffled, repeated and huge ids; adding in batches gives the same
+index, byte for byte once saved, as adding at once; any number of threads gives the same results as one."""
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from l2h import codes
@@ -13,12 +14,13 @@ from l2h.index import (
     FlatIndex,
     HashIndex,
     MultiIndexHash,
+    ShardedIndex,
+    TorchFlatIndex,
     UnionIndex,
     get_num_threads,
     set_num_threads,
 )
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BITS = [1, 4, 8, 12, 13, 16, 20, 24, 32, 40, 63, 64, 65, 100, 128, 200, 256, 1024]
 
 
@@ -67,8 +69,35 @@ def brute_force(queries, db, ids, r_lo, r_hi):
     return out, dist
 
 
+class SameCodes:
+    """A UnionIndex given the same codes for every member: its answers must then be those over that one code set
+    (an item within the radius of any member, at its smallest distance, once)."""
+
+    def __init__(self, union):
+        self.union = union
+
+    def __getattr__(self, name):
+        method = getattr(self.union, name)
+        if name in ("add", "search", "range_search", "probe"):
+            return lambda codes, *args, **kwargs: method([codes] * len(self.union.members), *args, **kwargs)
+        return method
+
+    def items(self):
+        ids, per_member = self.union.items()
+        return ids, per_member[0]
+
+    def __repr__(self):
+        return repr(self.union)
+
+
 def indexes(bits, rng):
-    made = [FlatIndex(bits), MultiIndexHash(bits)]
+    """One index of every kind for these codes: flat, multi-index (the default m and a random one), hash (up to
+    64 bits), torch (on the CPU), a union of two kinds, and shards of a random size and kind."""
+    hash_or_flat = HashIndex if bits <= 64 else FlatIndex
+    made = [FlatIndex(bits), MultiIndexHash(bits), TorchFlatIndex(bits, device="cpu"),
+            SameCodes(UnionIndex([hash_or_flat(bits), MultiIndexHash(bits)])),
+            ShardedIndex(bits, shard_size=int(rng.integers(1, 50)),
+                         make_shard=[FlatIndex, MultiIndexHash, hash_or_flat][int(rng.integers(0, 3))])]
     if bits <= 64:
         made.append(HashIndex(bits))
     upper = min(bits, 12)
@@ -98,7 +127,6 @@ def assert_knn(index, got, queries, db, ids, k):
     assert (I[:, found:] == -1).all() and (D[:, found:] == -1).all()
 
 
-@SETTINGS
 @given(code_sets())
 def test_range_search_and_probe_equal_brute_force(case):
     bits, db, queries, ids, radius, rng = case
@@ -113,7 +141,6 @@ def test_range_search_and_probe_equal_brute_force(case):
         assert stats.buckets_probed.shape == stats.candidates.shape == (len(queries),) and stats.seconds >= 0
 
 
-@SETTINGS
 @given(code_sets(), st.integers(1, 15))
 def test_knn_equals_brute_force(case, k):
     bits, db, queries, ids, _, rng = case
@@ -133,24 +160,16 @@ def assert_knn_within(index, got, want, k):
         assert np.array_equal(D[q, :found], d_ref[:found]) and (D[q, found:] == -1).all(), (repr(index), q)
 
 
-@SETTINGS
 @given(code_sets(), st.integers(1, 15))
 def test_knn_within_a_radius_equals_brute_force(case, k):
     """search(q, k, radius): the first k of the items within the radius, by distance then id, -1 after them."""
     bits, db, queries, ids, radius, rng = case
     want, _ = brute_force(queries, db, ids, 0, radius)
-    made = indexes(bits, rng)
-    union = UnionIndex([FlatIndex(bits), MultiIndexHash(bits)])  # one result per id: only for distinct ids
-    union.add([db, db], ids)
-    distinct = ids is None or len(np.unique(ids)) == len(ids)
-    for index in [*made, union] if distinct else made:
-        if index is not union:
-            index.add(db, ids)
-        assert_knn_within(index, index.search([queries, queries] if index is union else queries, k, radius=radius),
-                          want, k)
+    for index in indexes(bits, rng):
+        index.add(db, ids)
+        assert_knn_within(index, index.search(queries, k, radius=radius), want, k)
 
 
-@SETTINGS
 @given(code_sets(), st.lists(st.integers(0, 40), min_size=1, max_size=6))
 def test_adding_in_batches_gives_the_same_index(tmp_path_factory, case, cuts):
     bits, db, queries, ids, radius, rng = case
@@ -165,16 +184,19 @@ def test_adding_in_batches_gives_the_same_index(tmp_path_factory, case, cuts):
             assert np.array_equal(a, b), repr(batched)
         for a, b in zip(batched.search(queries, 5), at_once.search(queries, 5)):
             assert np.array_equal(a, b), repr(batched)
-        at_once.save(folder / "once")
-        batched.save(folder / "batched")
-        assert (folder / "once").read_bytes() == (folder / "batched").read_bytes(), repr(batched)
+        for index, name in ((at_once, "once"), (batched, "batched")):  # the same file name: shards are named by it
+            (folder / name).mkdir(exist_ok=True)
+            index.save(folder / name / "index.l2h")
+        files = sorted(f.relative_to(folder / "once") for f in (folder / "once").rglob("*.l2h"))
+        assert files == sorted(f.relative_to(folder / "batched") for f in (folder / "batched").rglob("*.l2h"))
+        for name in files:
+            assert (folder / "once" / name).read_bytes() == (folder / "batched" / name).read_bytes(), repr(batched)
         got_ids, got_codes = batched.items()
         order = np.argsort(np.arange(len(db)) if ids is None else ids, kind="stable")
         assert np.array_equal(got_codes, db[order]) and np.array_equal(got_ids, (np.arange(len(db)) if ids is None
                                                                                  else ids)[order])
 
 
-@SETTINGS
 @given(code_sets(), st.integers(2, 5))
 def test_threads_give_the_same_results_as_one(case, threads):
     bits, db, queries, ids, radius, rng = case

@@ -1,6 +1,7 @@
 """Binary indexes over packed codes, one contract (:class:`BinaryIndex`) in FAISS's shapes.
 
-``auto(bits)`` / ``make(kind, bits)`` build one from a name (Hydra configs call them with ``_partial_: true``);
+``auto(bits)`` / ``make(kind, bits)`` build one from a name of ``KINDS``, the one table of index kind names (Hydra
+configs call them, or a class, with ``_partial_: true``);
 batch searches use every core unless ``set_num_threads`` says otherwise. ``TorchFlatIndex`` (a torch device)
 imports torch only when one is built; ``l2h.index.faiss_io`` converts to and from FAISS, which it imports only
 when called. ``ShardedIndex`` searches many index files as one (:mod:`l2h.distributed`: on a Dask cluster)."""

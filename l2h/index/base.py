@@ -6,7 +6,10 @@ inclusive: distance <= radius.
 
 The public methods check their inputs once, here, and call one method per index kind: ``_add``, ``_search``,
 ``_range_search`` and optionally ``_probe``. Batch searches run across threads
-(:func:`l2h.index.set_num_threads`)."""
+(:func:`l2h.index.set_num_threads`).
+
+Ids are kept in one place for every kind (:class:`IdMap`, as FAISS's ``IndexBinaryIDMap`` wraps any index): an
+index stores and searches positions only, and the public methods turn its answers into ids."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from l2h import codes as codes_mod
 from l2h.codes import is_integer
 from l2h.errors import L2HError
 from l2h.index import storage
+from l2h.index.factory import KINDS, index_class
 
 # search(q, k) returns (nq, k) arrays, padded with -1 beyond the items that exist (as FAISS does); a result of
 # more entries than this (3 GiB of D and I) is refused rather than attempted
@@ -44,20 +48,17 @@ class QueryStats:
 
 
 class BinaryIndex(ABC):
-    kind: ClassVar[str]
+    kind: ClassVar[str]  # the name its files record, one of l2h.index.KINDS
     # True where probe(q, r, r) costs only the shell at distance r (a hash table enumerating flips), so a radius
     # sweep answers radius r for the sum of its shells; False where a probe costs a search of the whole ball
     incremental_shells: ClassVar[bool] = False
-    registry: ClassVar[dict[str, type[BinaryIndex]]] = {}
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            BinaryIndex.registry[cls.kind] = cls
+    # True for an index of indexes (a union, shards), whose members save and load the ids
+    ids_in_members: ClassVar[bool] = False
 
     def __init__(self, bits: int):
         self.bits = codes_mod.check_bits(bits)
         self.last_stats: QueryStats | None = None
+        self.id_map = IdMap()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(bits={self.bits}, ntotal={self.ntotal})"
@@ -75,7 +76,13 @@ class BinaryIndex(ABC):
         batch, n = self._check_batch(codes, "codes")
         ids = self._check_ids(ids, n)
         if n:
-            self._add(batch, ids)
+            self._append(batch, n, ids)
+
+    def _append(self, codes, n: int, ids: np.ndarray | None) -> None:
+        """The codes at the next positions, their ids in the id map (an index of indexes routes both instead)."""
+        start = self.ntotal
+        self._add(codes)
+        self.id_map.add(start, n, ids)
 
     def search(self, queries: np.ndarray, k: int, radius: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest codes: ``D`` (nq, k) int32 and ``I`` (nq, k) int64, by distance then id, -1 where fewer
@@ -93,9 +100,11 @@ class BinaryIndex(ABC):
         stats = np.zeros((nq, 2), dtype=np.int64)
         with self._timed(stats):
             if radius is not None:
-                return first_k(*(self._range_search(batch, radius, stats) if found and nq else empty_range(nq)), k)
+                return first_k(*self._with_ids(self._range_search(batch, radius, stats) if found and nq
+                                               else empty_range(nq)), k)
             if found and nq:
                 D, I = self._search(batch, found, stats)
+                I = self.id_map.ids_of(I)
             else:
                 found = 0
                 D, I = np.empty((nq, 0), dtype=np.int32), np.empty((nq, 0), dtype=np.int64)
@@ -114,7 +123,7 @@ class BinaryIndex(ABC):
         with self._timed(stats):
             if self.ntotal == 0 or nq == 0:
                 return empty_range(nq)
-            return self._range_search(batch, radius, stats)
+            return self._with_ids(self._range_search(batch, radius, stats))
 
     def probe(self, queries: np.ndarray, r_lo: int, r_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Items at distance r_lo..r_hi (inclusive) of each query, as ``range_search`` returns them.
@@ -128,17 +137,24 @@ class BinaryIndex(ABC):
         with self._timed(stats):
             if self.ntotal == 0 or nq == 0:
                 return empty_range(nq)
-            return self._probe(batch, r_lo, r_hi, stats)
+            return self._with_ids(self._probe(batch, r_lo, r_hi, stats))
+
+    def _with_ids(self, found):
+        lims, D, I = found
+        return lims, D, self.id_map.ids_of(I)
 
     # ------------------------------------------------------------------ what each kind implements
 
+    # Searches answer in ranks (``self.id_map.ranks()``): each item's place in id order, the tie-breaker, which
+    # the public methods turn into ids.
+
     @abstractmethod
-    def _add(self, codes, ids: np.ndarray | None) -> None:
-        """Append checked codes; ids are None (row numbers) or a checked int64 array."""
+    def _add(self, codes) -> None:
+        """Append checked codes at the next positions."""
 
     @abstractmethod
     def _search(self, queries, k: int, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(nq, k) nearest for 1 <= k <= ntotal, with stats (nq, 2) filled: buckets probed, candidates."""
+        """(nq, k) nearest ranks for 1 <= k <= ntotal, with stats (nq, 2) filled: buckets probed, candidates."""
 
     @abstractmethod
     def _range_search(self, queries, radius: int, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,12 +171,12 @@ class BinaryIndex(ABC):
         return lims, D[keep], I[keep]
 
     @abstractmethod
+    def _codes(self) -> np.ndarray:
+        """Codes (n, bytes) uint8 of every item, by position."""
+
     def _rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Codes (n, bytes) uint8 and ids (n,) int64 of every item, in insertion order."""
-
-    def _row_ids(self) -> np.ndarray:
-        """Ids (n,) int64 in insertion order."""
-        return self._rows()[1]
+        return self._codes(), self.id_map.row_ids(self.ntotal)
 
     # ------------------------------------------------------------------ giving the items back
 
@@ -189,6 +205,10 @@ class BinaryIndex(ABC):
 
     def nbytes(self) -> int:
         """Bytes of memory the index holds (spare capacity kept for later adds included)."""
+        return self._nbytes() + self.id_map.nbytes()
+
+    def _nbytes(self) -> int:
+        """Bytes of the codes and tables."""
         return 0
 
     # ------------------------------------------------------------------ saving and loading
@@ -204,7 +224,17 @@ class BinaryIndex(ABC):
 
     def _full_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta, arrays = self._state()
+        if not self.ids_in_members:
+            arrays = {**arrays, **self.id_map.arrays()}
         return {"kind": self.kind, "bits": self.bits, "ntotal": self.ntotal, **meta}, arrays
+
+    @classmethod
+    def _restore(cls, c: storage.Checker) -> BinaryIndex:
+        """An index of kind ``c.str("kind")`` from a file's checked fields and arrays, ids included."""
+        index = index_class(c.str("kind"))._from_state(c)
+        if not index.ids_in_members:
+            index.id_map = IdMap.load(c, index.ntotal)
+        return index
 
     def save(self, path: str | Path) -> None:
         """Write the index to one file, atomically (an interrupted save leaves the old file whole)."""
@@ -224,16 +254,15 @@ class BinaryIndex(ABC):
         file into memory instead."""
         meta, arrays = storage.read(path, mmap=mmap, verify=verify)
         kind = meta.get("kind")
-        target = BinaryIndex.registry.get(kind) if isinstance(kind, str) else None
-        if target is None:
+        if not isinstance(kind, str) or not KINDS.get(kind):
             raise L2HError(f"{path} holds an index of unknown kind {kind!r}: rebuild it with this l2h")
+        target = index_class(kind)
         if cls is not BinaryIndex and not issubclass(target, cls):
             raise L2HError(f"{path} holds a {kind!r} index, not a {cls.kind} one: load it with {target.__name__}.load "
                            "or BinaryIndex.load")
         checker = storage.Checker(meta, arrays, origin=Path(path), mmap=mmap, verify=verify)
         try:
-            checker.str("kind")
-            index = target._from_state(checker)
+            index = BinaryIndex._restore(checker)
             checker.done(strict_fields=True)
         except L2HError as exc:
             raise L2HError(f"{path} is damaged or is not an index this l2h wrote ({exc}): rebuild it") from None
@@ -241,15 +270,6 @@ class BinaryIndex(ABC):
             raise L2HError(f"{path} indexes {index.bits}-bit codes, but these codes have {bits} bits: "
                            "rebuild the index with the same model")
         return index
-
-    @staticmethod
-    def _load_ids(c: storage.Checker, n: int) -> np.ndarray | None:
-        if not c.has("ids"):
-            return None
-        ids = c.array("ids", np.int64, (n,))
-        if n and ids.min() < 0:
-            raise L2HError("holds a negative id")
-        return ids
 
     # ------------------------------------------------------------------ shared pieces
 
@@ -299,9 +319,6 @@ class BinaryIndex(ABC):
             raise L2HError(f"ids must fit in int64, got {int(ids.max())}")
         return ids.astype(np.int64)
 
-    def _next_ids(self, n: int, ids: np.ndarray | None) -> np.ndarray:
-        return np.arange(self.ntotal, self.ntotal + n, dtype=np.int64) if ids is None else ids
-
 
 def empty_range(nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(nq + 1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
@@ -345,3 +362,84 @@ class Growable:
     @property
     def nbytes(self) -> int:
         return self.data.nbytes
+
+
+class IdMap:
+    """The users' ids of an index's items, by position.
+
+    Results are ordered by distance, then id: the search kernels break ties by each item's *rank*, its place in
+    id order (a stable sort: equal ids keep insertion order), and answer in ranks, which :meth:`ids_of` turns
+    into ids; ranks ascend with ids, so the order holds. Without ids (the row numbers) or with ids that never
+    decrease, the rank is the position and no table is kept; otherwise the ranks are computed at the first
+    search after an add (one sort of the ids)."""
+
+    def __init__(self, ids: np.ndarray | None = None):
+        self._ids = None if ids is None else Growable(ids)  # None: the ids are the row numbers
+        self._ascending = ids is None or bool((np.diff(ids) >= 0).all())
+        self._order: np.ndarray | None = None  # positions in id order, and each position's rank, until an add
+        self._rank: np.ndarray | None = None
+
+    def add(self, start: int, n: int, ids: np.ndarray | None) -> None:
+        """Record the ids of positions start..start + n - 1 (None: their row numbers)."""
+        if ids is None and self._ids is None:
+            return
+        if self._ids is None:
+            self._ids = Growable(np.arange(start, dtype=np.int64))
+        new = np.arange(start, start + n, dtype=np.int64) if ids is None else ids
+        if self._ascending:
+            last = self._ids.view[-1] if self._ids.n else new[0]
+            self._ascending = bool(last <= new[0]) and bool((np.diff(new) >= 0).all())
+        self._ids.append(new)
+        self._order = self._rank = None
+
+    def ranks(self) -> np.ndarray:
+        """The rank of each position, or an empty array where the rank is the position: what the search kernels
+        break ties by and answer in."""
+        if self._ascending:
+            return np.empty(0, dtype=np.int64)
+        self._sort()
+        return self._rank
+
+    def order(self, n: int) -> np.ndarray:
+        """The n positions in id order."""
+        if self._ascending:
+            return np.arange(n, dtype=np.int64)
+        self._sort()
+        return self._order
+
+    def _sort(self) -> None:
+        if self._order is None:
+            self._order = np.argsort(self._ids.view, kind="stable")
+            self._rank = np.empty_like(self._order)
+            self._rank[self._order] = np.arange(self._order.size, dtype=np.int64)
+
+    def ids_of(self, ranks: np.ndarray) -> np.ndarray:
+        """The ids of the items of these ranks (a search's results, before their -1 padding)."""
+        if self._ids is None:
+            return ranks
+        if not self._ascending:
+            self._sort()
+            ranks = self._order[ranks]
+        return self._ids.view[ranks]
+
+    def row_ids(self, n: int) -> np.ndarray:
+        """The ids of positions 0..n-1."""
+        return np.arange(n, dtype=np.int64) if self._ids is None else self._ids.view.copy()
+
+    def nbytes(self) -> int:
+        cached = 0 if self._order is None else self._order.nbytes + self._rank.nbytes
+        return (0 if self._ids is None else self._ids.nbytes) + cached
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a file holds: an "ids" array where ids were given."""
+        return {} if self._ids is None else {"ids": self._ids.view}
+
+    @classmethod
+    def load(cls, c: storage.Checker, n: int) -> IdMap:
+        """The ids of a file's index of n items."""
+        if not c.has("ids"):
+            return cls()
+        ids = c.array("ids", np.int64, (n,))
+        if n and ids.min() < 0:
+            raise L2HError("holds a negative id")
+        return cls(ids)

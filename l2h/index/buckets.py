@@ -105,13 +105,11 @@ class BucketTables:
             self.tbucket = _grown(self.tbucket[:, :self.tail_n], width, 0)
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
         if self.direct:
-            kernels.insert_direct(keys, self.n, self.base_n, self.nxt, self.tbucket, self.tail)
+            kernels.insert_direct(self.kernel_args(), keys, self.n)
         else:
             t, i = 0, 0
             while True:
-                t, i, status = kernels.insert_hashed(keys, self.n, self.base_n, t, i, self.nxt, self.tbucket, self.bkey,
-                                                     self.tail,
-                                                     self.nb, self.slots, self.present, self.log2cap)
+                t, i, status = kernels.insert_hashed(self.kernel_args(), keys, self.n, t, i)
                 if status == kernels.DONE:
                     break
                 if status == kernels.NEED_BUCKETS:
@@ -129,7 +127,7 @@ class BucketTables:
         if width > self.slots.shape[1]:
             self.slots = _grown(self.slots, width, -1)
             self.present = _grown(self.present, self._present_words(int(self.log2cap[t])), 0)
-        kernels.rehash(t, self.bkey, self.nb, self.slots, self.present, self.log2cap)
+        kernels.rehash(self.kernel_args(), t)
 
     def _keys_of(self, t: int) -> int:
         return 2 ** int(self.key_bits[t]) if self.direct else int(self.nb[t])
@@ -141,10 +139,10 @@ class BucketTables:
         width = 2**self.max_bits if (self.direct or to_direct) else int(self.nb.max())
         bstart = np.zeros((self.m, width + 1), dtype=np.int32)
         brows = np.empty((self.m, self.n), dtype=np.int32)
+        tables = self.kernel_args()
         for t in range(self.m):
             old_keys = self._keys_of(t)
-            kernels.merge_table(t, self.n, self.base_n, old_keys, self.nbase[t], self.bstart, self.brows,
-                                self.tbucket, self.bkey, to_direct and not self.direct, bstart, brows)
+            kernels.merge_table(tables, t, self.n, old_keys, to_direct and not self.direct, bstart, brows)
             new_keys = 2 ** int(self.key_bits[t]) if (self.direct or to_direct) else old_keys
             bstart[t, new_keys + 1:] = self.n
         self.bstart, self.brows, self.base_n = bstart, brows, self.n
@@ -168,10 +166,11 @@ class BucketTables:
 
     # ------------------------------------------------------------------ reading
 
-    def kernel_args(self) -> tuple:
-        """The arrays the search kernels read, in their order."""
-        return (self.direct, self.base_n, self.bstart, self.nbase, self.brows, self.tail, self.nxt, self.bkey,
-                self.nb, self.slots, self.present, self.log2cap)
+    def kernel_args(self) -> kernels.Tables:
+        """The arrays the kernels read and write (a new bundle after any array is replaced)."""
+        return kernels.Tables(direct=self.direct, base_n=self.base_n, bstart=self.bstart, nbase=self.nbase,
+                              brows=self.brows, tail=self.tail, nxt=self.nxt, tbucket=self.tbucket, bkey=self.bkey,
+                              nb=self.nb, slots=self.slots, present=self.present, log2cap=self.log2cap)
 
     def n_buckets(self, t: int) -> int:
         """Keys a scan of table t visits."""
@@ -186,7 +185,7 @@ class BucketTables:
         out = np.zeros(self.n, dtype=np.uint64)
         keys = np.arange(self._keys_of(t), dtype=np.uint64) if self.direct else \
             self.bkey[t, :self._keys_of(t)].astype(np.uint64)
-        kernels.fill_row_keys(t, self.base_n, self.bstart, self.nbase, self.brows, self.tail, self.nxt, keys, out)
+        kernels.fill_row_keys(self.kernel_args(), t, keys, out)
         return out
 
     # ------------------------------------------------------------------ saving and loading (merged base only)
@@ -253,6 +252,6 @@ class BucketTables:
         self.slots = np.full((self.m, 2 ** int(log2cap.max())), -1, dtype=np.int32)
         self.present = np.zeros((self.m, self._present_words(int(log2cap.max()))), dtype=np.uint64)
         for t in range(self.m):
-            duplicate = kernels.rehash(t, self.bkey, self.nb, self.slots, self.present, self.log2cap)
+            duplicate = kernels.rehash(self.kernel_args(), t)
             if duplicate >= 0:
                 raise L2HError(f"table {t} holds key {int(self.bkey[t, duplicate])} in two buckets")

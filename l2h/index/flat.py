@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.checks import MAX_BITS
 from l2h.errors import L2HError
 from l2h.index import kernels, parallel
 from l2h.index.base import BinaryIndex, Growable
 
-MAX_BITS = 2**16
 MAX_ROWS = 2**40
 # per-distance lists of a group of queries: (QUERY_GROUP, bits + 1, k) int64; above this a query keeps
 # every distance instead
@@ -25,10 +25,9 @@ class FlatIndex(BinaryIndex):
     kind = "flat"
 
     def __init__(self, bits: int):
-        super().__init__(codes_mod.check_bits(bits, maximum=MAX_BITS, hint="split the code"))
+        super().__init__(codes_mod.check_bits(bits))
         self.word_dtype = np.uint32 if self.bits <= 32 else np.uint64
         self._words = Growable(self._as_words(np.empty((0, codes_mod.n_bytes(self.bits)), dtype=np.uint8)))
-        self._ids: Growable | None = None  # None: ids are row numbers
 
     @property
     def ntotal(self) -> int:
@@ -42,67 +41,54 @@ class FlatIndex(BinaryIndex):
         """64-bit words, or 32-bit ones for codes of up to 32 bits: half the memory traffic of a scan."""
         return codes_mod.as_words(codes).astype(self.word_dtype)
 
-    def _add(self, codes, ids):
+    def _add(self, codes):
         if self.ntotal + codes.shape[0] > MAX_ROWS:
             raise L2HError(f"a FlatIndex holds at most {MAX_ROWS} codes: split the database")
-        if ids is not None and self._ids is None:
-            self._ids = Growable(np.arange(self.ntotal, dtype=np.int64))
-        new_ids = self._next_ids(codes.shape[0], ids)
         self._words.append(self._as_words(codes))
-        if self._ids is not None:
-            self._ids.append(new_ids)
-
-    def _id_args(self):
-        return (self._ids.view, True) if self._ids is not None else (np.empty(0, dtype=np.int64), False)
 
     def _search(self, queries, k, stats):
-        q, words = self._as_words(queries), self.words
-        flat, width = words.reshape(-1), words.shape[1]
-        ids, has_ids = self._id_args()
+        q, db, rank = self._as_words(queries), self._kernel_codes(), self.id_map.ranks()
         nq = q.shape[0]
         stats[:, 1] = self.ntotal
         D = np.full((nq, k), -1, dtype=np.int32)
         I = np.full((nq, k), -1, dtype=np.int64)
-        if kernels.QUERY_GROUP * (self.bits + 1) * k * 8 <= MAX_LIST_BYTES:
-            def chunk(lo, hi):
-                kernels.flat_knn(q[lo:hi], flat, width, k, self.bits, ids, has_ids, D[lo:hi], I[lo:hi])
-        else:
-            all_ids = ids if has_ids else np.arange(self.ntotal, dtype=np.int64)
-            id_order = np.argsort(all_ids, kind="stable")
+        wide = kernels.QUERY_GROUP * (self.bits + 1) * k * 8 > MAX_LIST_BYTES
+        order = self.id_map.order(self.ntotal) if wide else None
 
-            def chunk(lo, hi):
-                kernels.flat_knn_wide(q[lo:hi], words, k, self.bits, all_ids, id_order, D[lo:hi], I[lo:hi])
+        def chunk(lo, hi):
+            search = kernels.Search(queries=q[lo:hi], k=k, r_lo=0, r_hi=self.bits, rank=rank, stats=stats[lo:hi])
+            if wide:
+                kernels.flat_knn_wide(search, db, order, D[lo:hi], I[lo:hi])
+            else:
+                kernels.flat_knn(search, db, D[lo:hi], I[lo:hi])
+
         parallel.map_chunks(nq, chunk)
         return D, I
 
+    def _kernel_codes(self) -> kernels.FlatCodes:
+        words = self.words
+        return kernels.FlatCodes(flat=words.reshape(-1), words=words.shape[1], bits=self.bits)
+
     def _probe(self, queries, r_lo, r_hi, stats):
-        q, words = self._as_words(queries), self.words
-        flat, width = words.reshape(-1), words.shape[1]
-        ids, has_ids = self._id_args()
+        q, db, rank = self._as_words(queries), self._kernel_codes(), self.id_map.ranks()
 
         def chunk(lo, hi):
-            return kernels.flat_range(q[lo:hi], flat, width, r_lo, r_hi, self.bits, ids, has_ids, stats[lo:hi])
+            search = kernels.Search(queries=q[lo:hi], k=0, r_lo=r_lo, r_hi=r_hi, rank=rank, stats=stats[lo:hi])
+            return kernels.flat_range(search, db)
 
         return parallel.concat_ranges(parallel.map_chunks(q.shape[0], chunk))
 
     def _range_search(self, queries, radius, stats):
         return self._probe(queries, 0, radius, stats)
 
-    def _row_ids(self):
-        return self._ids.view.copy() if self._ids is not None else np.arange(self.ntotal, dtype=np.int64)
+    def _codes(self):
+        return codes_mod.from_words(self.words, self.bits)
 
-    def _rows(self):
-        ids = self._row_ids()
-        return codes_mod.from_words(self.words, self.bits), ids
-
-    def nbytes(self) -> int:
-        return self._words.nbytes + (0 if self._ids is None else self._ids.nbytes)
+    def _nbytes(self) -> int:
+        return self._words.nbytes
 
     def _state(self):
-        arrays = {"words": self.words}
-        if self._ids is not None:
-            arrays["ids"] = self._ids.view
-        return {}, arrays
+        return {}, {"words": self.words}
 
     @classmethod
     def _from_state(cls, c):
@@ -113,6 +99,4 @@ class FlatIndex(BinaryIndex):
         if codes_mod.stray_word_bits(words, index.bits):
             raise L2HError(f"holds codes with bits set beyond {index.bits} bits")
         index._words = Growable(words)
-        ids = cls._load_ids(c, n)
-        index._ids = None if ids is None else Growable(ids)
         return index

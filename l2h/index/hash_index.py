@@ -17,7 +17,7 @@ import numpy as np
 
 from l2h import codes as codes_mod
 from l2h.index import kernels, parallel
-from l2h.index.base import BinaryIndex, Growable
+from l2h.index.base import BinaryIndex
 from l2h.index.buckets import MAX_ROWS, BucketTables
 
 
@@ -55,25 +55,13 @@ class HashIndex(BinaryIndex):
             bits, maximum=64, hint="HashIndex keys on the whole code: use MultiIndexHash, or l2h.index.auto(bits), "
                                    "which picks it above 64 bits"))
         self.tables = BucketTables([self.bits])
-        self._ids: Growable | None = None  # None: ids are row numbers
 
     @property
     def ntotal(self) -> int:
         return self.tables.n
 
-    def _add(self, codes, ids):
-        n = codes.shape[0]
-        if ids is not None and self._ids is None:
-            self._ids = Growable(np.arange(self.ntotal, dtype=np.int64))
-        new_ids = self._next_ids(n, ids)
+    def _add(self, codes):
         self.tables.add(codes_mod.as_words(codes)[:, :1])
-        if self._ids is not None:
-            self._ids.append(new_ids)
-
-    def _id_args(self):
-        if self._ids is None:
-            return np.empty(0, dtype=np.int64), False
-        return self._ids.view, True
 
     def _plan(self, radii) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = self.tables
@@ -85,10 +73,12 @@ class HashIndex(BinaryIndex):
     def _probe(self, queries, r_lo, r_hi, stats):
         qkeys = codes_mod.as_words(queries)[:, 0]
         masks, lims, scan = self._plan(range(r_lo, r_hi + 1))
-        args, (ids, has_ids) = self.tables.kernel_args(), self._id_args()
+        probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
+        rank = self.id_map.ranks()
 
         def chunk(lo, hi):
-            return kernels.hash_probe(qkeys[lo:hi], r_lo, r_hi, masks, lims, scan, *args, ids, has_ids, stats[lo:hi])
+            search = kernels.Search(queries=qkeys[lo:hi], k=0, r_lo=r_lo, r_hi=r_hi, rank=rank, stats=stats[lo:hi])
+            return kernels.hash_probe(search, probes, tables)
 
         return parallel.concat_ranges(parallel.map_chunks(len(qkeys), chunk))
 
@@ -100,39 +90,30 @@ class HashIndex(BinaryIndex):
         scan = self._plan(())[2]
         first_scan = int(np.argmax(scan)) if scan.any() else self.bits + 1
         masks, lims, scan = self._plan(range(first_scan))  # from the first scanned radius on, one scan serves all
-        args, (ids, has_ids) = self.tables.kernel_args(), self._id_args()
+        probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
+        rank = self.id_map.ranks()
         D = np.full((len(qkeys), k), -1, dtype=np.int32)
         I = np.full((len(qkeys), k), -1, dtype=np.int64)
 
         def chunk(lo, hi):
-            kernels.hash_knn(qkeys[lo:hi], k, self.bits, masks, lims, scan, *args, ids, has_ids, stats[lo:hi],
-                             D[lo:hi], I[lo:hi])
+            search = kernels.Search(queries=qkeys[lo:hi], k=k, r_lo=0, r_hi=self.bits, rank=rank, stats=stats[lo:hi])
+            kernels.hash_knn(search, probes, tables, D[lo:hi], I[lo:hi])
 
         parallel.map_chunks(len(qkeys), chunk)
         return D, I
 
-    def _row_ids(self):
-        return self._ids.view.copy() if self._ids is not None else np.arange(self.ntotal, dtype=np.int64)
+    def _codes(self):
+        return codes_mod.from_words(self.tables.row_keys(0)[:, None], self.bits)
 
-    def _rows(self):
-        keys = self.tables.row_keys(0)
-        ids = self._row_ids()
-        return codes_mod.from_words(keys[:, None], self.bits), ids
-
-    def nbytes(self) -> int:
-        return self.tables.nbytes() + (0 if self._ids is None else self._ids.nbytes)
+    def _nbytes(self) -> int:
+        return self.tables.nbytes()
 
     def _state(self):
-        arrays = self.tables.arrays()
-        if self._ids is not None:
-            arrays["ids"] = self._ids.view
-        return {"direct": self.tables.direct}, arrays
+        return {"direct": self.tables.direct}, self.tables.arrays()
 
     @classmethod
     def _from_state(cls, c):
         index = cls(c.int("bits", 1, 64))
         n = c.int("ntotal", 0, MAX_ROWS)
         index.tables = BucketTables.from_arrays([index.bits], n, c.bool("direct"), c.array)
-        ids = cls._load_ids(c, n)
-        index._ids = None if ids is None else Growable(ids)
         return index

@@ -7,12 +7,17 @@ compiler on the user's machine, and keeps the kernels readable next to the Pytho
 Every kernel is compiled ``nogil=True`` and answers the queries it is given independently of the others, so
 :mod:`l2h.index.parallel` runs them on chunks of a batch in several threads at once.
 
-The bucket tables (:mod:`l2h.index.buckets`) are passed as plain arrays, one row per table: the merged base
-(``bstart``, ``brows``: bucket b's rows, ascending), the tail (``tail`` heads, ``nxt`` links, ``tbucket``), and,
-for hashed tables, the bucket keys ``bkey`` found through ``slots`` (open addressing, linear probing,
-``2^log2cap`` slots) and the ``present`` bitmap. A direct table's bucket number is the key itself."""
+The bucket tables (:mod:`l2h.index.buckets`) are arrays with one row per table: the merged base (``bstart``,
+``brows``: bucket b's rows, ascending), the tail (``tail`` heads, ``nxt`` links, ``tbucket``), and, for hashed
+tables, the bucket keys ``bkey`` found through ``slots`` (open addressing, linear probing, ``2^log2cap`` slots)
+and the ``present`` bitmap. A direct table's bucket number is the key itself. The kernels take them, and
+their other arrays, in named bundles (``Tables``, ``Probes``, ``Search``, ...).
+
+Searches know items by position and break ties by rank (:class:`l2h.index.base.IdMap`): results are ranks."""
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, types
@@ -28,6 +33,26 @@ MIN_LOG2CAP = 4
 
 # status codes of insert_hashed
 DONE, NEED_BUCKETS, NEED_GROWTH = 0, 1, 2
+
+# ---------------------------------------------------------------------------------------------- argument bundles
+
+# The kernels take their arrays in named bundles, built by keyword: a bundle in the wrong place fails to compile
+# (it has no such field), where one of twenty positional arrays of the same type swapped would answer wrongly.
+
+# The bucket tables of l2h.index.buckets.BucketTables, one row per table.
+Tables = namedtuple("Tables", "direct base_n bstart nbase brows tail nxt tbucket bkey nb slots present log2cap")
+# Which buckets a search reads at radius r: the flip masks ``masks[lims[r]:lims[r + 1]]`` (MultiIndexHash:
+# ``lims[c, r]``, per length class c of its substrings), or, where ``scan[r]`` (``scan[t, r]``), every key.
+Probes = namedtuple("Probes", "masks lims scan")
+# A batch of queries and what is asked of it: the k nearest (k > 0, with r_lo = 0 and r_hi = bits), or (k = 0)
+# every item at distance r_lo..r_hi. Ties are broken by ``rank`` (each position's rank; empty: the position
+# itself), and results are ranks; ``stats`` (queries, 2) receives each query's buckets probed and candidates.
+Search = namedtuple("Search", "queries k r_lo r_hi rank stats")
+# A FlatIndex's codes: one flat array, ``words`` words per code of ``bits`` bits.
+FlatCodes = namedtuple("FlatCodes", "flat words bits")
+# A MultiIndexHash's codes ``words`` (n, words) uint64 of ``bits`` bits, substring t ``length[t]`` bits from bit
+# ``start[t]``, probed with the flip masks of length class ``mask_class[t]``.
+MihCodes = namedtuple("MihCodes", "words bits start length mask_class")
 
 
 @intrinsic
@@ -149,11 +174,12 @@ def lookup(t, key, bkey, slots, present, L):
 
 
 @njit(cache=True, nogil=True)
-def rehash(t, bkey, nb, slots, present, log2cap):
+def rehash(tables, t):
     """Place buckets 0..nb[t]-1 of table t, in order, into its 2^log2cap[t] slots and bitmap (cleared first).
     The layout depends only on the buckets and the capacity, so every history of adds gives the same table.
     Returns -1, or the first bucket whose key an earlier bucket already holds (a damaged file)."""
-    L = log2cap[t]
+    bkey, nb, slots, present = tables.bkey, tables.nb, tables.slots, tables.present
+    L = tables.log2cap[t]
     cap = np.int64(1) << L
     for s in range(slots.shape[1]):
         slots[t, s] = -1
@@ -174,11 +200,13 @@ def rehash(t, bkey, nb, slots, present, log2cap):
 
 
 @njit(cache=True, nogil=True)
-def insert_hashed(keys, row0, base_n, t0, i0, nxt, tbucket, bkey, tail, nb, slots, present, log2cap):
+def insert_hashed(tables, keys, row0, t0, i0):
     """Link rows row0 + i (keys[i, t]) into the tail of each hashed table t, from table t0, item i0 on.
     Returns ``(t, i, status)``: DONE, or where it stopped because the bucket arrays are full (NEED_BUCKETS) or
     table t must double its slots (NEED_GROWTH: bucket created, not yet placed nor linked); the caller makes
     room and calls again from there."""
+    base_n, nxt, tbucket, bkey, tail = tables.base_n, tables.nxt, tables.tbucket, tables.bkey, tables.tail
+    nb, slots, present, log2cap = tables.nb, tables.slots, tables.present, tables.log2cap
     m, n_new = keys.shape[1], keys.shape[0]
     capacity = bkey.shape[1]
     for t in range(t0, m):
@@ -215,7 +243,9 @@ def insert_hashed(keys, row0, base_n, t0, i0, nxt, tbucket, bkey, tail, nb, slot
 
 
 @njit(cache=True, nogil=True)
-def insert_direct(keys, row0, base_n, nxt, tbucket, tail):
+def insert_direct(tables, keys, row0):
+    """Link rows row0 + i (keys[i, t]) into the tail of each direct table t."""
+    base_n, nxt, tbucket, tail = tables.base_n, tables.nxt, tables.tbucket, tables.tail
     for t in range(keys.shape[1]):
         for i in range(keys.shape[0]):
             key = np.int64(keys[i, t])
@@ -226,10 +256,13 @@ def insert_direct(keys, row0, base_n, nxt, tbucket, tail):
 
 
 @njit(cache=True, nogil=True)
-def merge_table(t, n, base_n, old_keys, old_nbase, bstart, brows, tbucket, bkey, renumber, new_bstart, new_brows):
-    """Table t's base and tail as one new base, by a counting sort on each row's bucket: bucket ob's base rows,
-    then its tail rows (``tbucket``: the bucket of each tail row), ascending, go to bucket ob, or to bucket
-    bkey[t, ob] when ``renumber`` (hashed to direct). Reads the tail in order: no chain is followed."""
+def merge_table(tables, t, n, old_keys, renumber, new_bstart, new_brows):
+    """Table t's base and tail (rows up to n) as one new base, by a counting sort on each row's bucket: bucket
+    ob's base rows, then its tail rows (``tbucket``: the bucket of each tail row), ascending, go to bucket ob, or
+    to bucket bkey[t, ob] when ``renumber`` (hashed to direct). Reads the tail in order: no chain is followed.
+    ``old_keys``: the keys the table had."""
+    base_n, bstart, brows, tbucket, bkey = tables.base_n, tables.bstart, tables.brows, tables.tbucket, tables.bkey
+    old_nbase = tables.nbase[t]
     width = new_bstart.shape[1] - 1
     for ob in range(min(old_keys, old_nbase)):
         nb_ = np.int64(bkey[t, ob]) if renumber else ob
@@ -272,8 +305,10 @@ def is_grouped_permutation(rows, starts):
 
 
 @njit(cache=True, nogil=True)
-def fill_row_keys(t, base_n, bstart, nbase, brows, tail, nxt, keys, out):
+def fill_row_keys(tables, t, keys, out):
     """out[row] = keys[b] for every row of bucket b of table t."""
+    base_n, bstart, nbase, brows, tail, nxt = tables.base_n, tables.bstart, tables.nbase, tables.brows, tables.tail, \
+        tables.nxt
     for b in range(keys.shape[0]):
         if b < nbase[t]:
             for j in range(bstart[t, b], bstart[t, b + 1]):
@@ -344,7 +379,7 @@ def _radix_sort(a, lo, hi, scratch):
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def sort_by_distance_id(D, I, lo, hi, ids_ascending, bits):
-    """Order ``D[lo:hi], I[lo:hi]`` (ids non-negative) by distance then id, in place: unless ``ids_ascending``
+    """Order ``D[lo:hi], I[lo:hi]`` (ranks, non-negative) by distance then rank, in place: unless ``ids_ascending``
     (I sorted already), a stable LSD radix sort on the id bytes, then a stable counting sort on the distance."""
     n = hi - lo
     if n <= 1:
@@ -406,17 +441,17 @@ def sort_by_distance_id(D, I, lo, hi, ids_ascending, bits):
 # finish for lack of room (or nq when done); the caller grows the arrays and calls it again from there.
 
 @njit(cache=True, nogil=True, inline="always")
-def _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, out, n):
-    """Append bucket b's rows (or their ids) at out[n:], ascending: its base rows, then its tail chain (which
-    runs from the newest row down, so it is written from the end). -1 if out is too small."""
+def _write_bucket(tables, t, b, out, n):
+    """Append bucket b's rows at out[n:], ascending: its base rows, then its tail chain (which runs from the
+    newest row down, so it is written from the end). -1 if out is too small."""
     cap = out.shape[0]
-    if b < nbase_t:
+    bstart, brows, tail, nxt, base_n = tables.bstart, tables.brows, tables.tail, tables.nxt, tables.base_n
+    if b < tables.nbase[t]:
         lo, hi = bstart[t, b], bstart[t, b + 1]
         if n + hi - lo > cap:
             return -1
         for j in range(lo, hi):
-            r = brows[t, j]
-            out[n] = ids[r] if has_ids else r
+            out[n] = brows[t, j]
             n += 1
     row = np.int64(tail[t, b])
     if row >= 0:
@@ -430,7 +465,7 @@ def _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids,
         end = n + size
         while row >= 0:
             end -= 1
-            out[end] = ids[row] if has_ids else row
+            out[end] = row
             row = np.int64(nxt[t, row - base_n])
         n += size
     return n
@@ -443,17 +478,24 @@ def _key_of(t, b, direct, bkey):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _shell_of(key, r, scan_r, n_keys, masks, lo_m, hi_m, t, direct, base_n, nbase_t, bstart, brows, tail, nxt, bkey,
-              slots, present, L, ids, has_ids, out, n):
-    """Append the items of table t's buckets at distance r from key: the flips masks[lo_m:hi_m], or, where
-    scan_r, one pass over the keys. The new n, or -1 if out is too small."""
+def _keys_in(tables, t, key_bits):
+    """Keys a scan of table t (of key_bits-bit keys) visits."""
+    return (np.int64(1) << key_bits) if tables.direct else tables.nb[t]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _shell_of(tables, t, n_keys, key, r, scan_r, masks, lo_m, hi_m, out, n):
+    """Append the rows of table t's buckets whose key is at distance r from ``key``: probing the flips
+    masks[lo_m:hi_m], or, where scan_r, one pass over its n_keys keys. The new n, or -1 if out is too small."""
+    direct, bkey = tables.direct, tables.bkey
     if scan_r:
         for b in range(n_keys):
             if popcount(_key_of(t, b, direct, bkey) ^ key) == r:
-                n = _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, out, n)
+                n = _write_bucket(tables, t, b, out, n)
                 if n < 0:
                     return -1
     else:
+        slots, present, L = tables.slots, tables.present, tables.log2cap[t]
         for p in range(lo_m, hi_m):
             probe = key ^ masks[p]
             if direct:
@@ -462,15 +504,26 @@ def _shell_of(key, r, scan_r, n_keys, masks, lo_m, hi_m, t, direct, base_n, nbas
                 b = lookup(t, probe, bkey, slots, present, L)
                 if b < 0:
                     continue
-            n = _write_bucket(t, b, base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, out, n)
+            n = _write_bucket(tables, t, b, out, n)
             if n < 0:
                 return -1
     return n
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _to_ranks(out, lo, hi, rank):
+    """Rows out[lo:hi] replaced by their ranks (nothing where the rank is the row)."""
+    if rank.shape[0] > 0:
+        for j in range(lo, hi):
+            out[j] = rank[out[j]]
+
+
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
-def _hash_probe_run(q0, qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_n, nbase_t, n_keys, bstart, brows,
-                    tail, nxt, bkey, slots, present, L, ids, has_ids, stats, lims, shell_end, out, scratch):
+def _hash_probe_run(q0, search, probes, tables, lims, shell_end, out):
+    qkeys, r_lo, r_hi, rank, stats = search.queries, search.r_lo, search.r_hi, search.rank, search.stats
+    masks, mask_lims, scan = probes.masks, probes.lims, probes.scan
+    n_keys = _keys_in(tables, 0, scan.shape[0] - 1)
+    scratch = np.empty(out.shape[0], dtype=np.int64)
     shells = r_hi - r_lo + 1
     for q in range(q0, qkeys.shape[0]):
         key = np.uint64(qkeys[q])
@@ -479,11 +532,11 @@ def _hash_probe_run(q0, qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_
         for s in range(shells):
             r = r_lo + s
             start = n
-            n = _shell_of(key, r, scan[r], n_keys, masks, mask_lims[r], mask_lims[r + 1], 0, direct, base_n, nbase_t,
-                          bstart, brows, tail, nxt, bkey, slots, present, L, ids, has_ids, out, n)
+            n = _shell_of(tables, 0, n_keys, key, r, scan[r], masks, mask_lims[r], mask_lims[r + 1], out, n)
             if n < 0:
                 return q
             probed += n_keys if scan[r] else mask_lims[r + 1] - mask_lims[r]
+            _to_ranks(out, start, n, rank)
             if n - start > 1:
                 sort_ids(out, start, n, scratch)
             shell_end[q * shells + s] = n
@@ -494,34 +547,27 @@ def _hash_probe_run(q0, qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_
 
 
 @njit(cache=True, nogil=True)
-def hash_probe(qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb,
-               slots, present, log2cap, ids, has_ids, stats):
-    """Items whose code is at Hamming distance r_lo..r_hi of each query, shell by shell: radius r probes the
-    flips ``masks[mask_lims[r]:mask_lims[r+1]]``, or, where ``scan[r]``, scans the bucket keys (cheaper than
-    C(bits, r) probes). Returns ``lims, D, I`` by distance then id; ``stats`` (nq, 2) gets buckets probed and
-    candidates per query."""
-    nq = qkeys.shape[0]
-    shells = r_hi - r_lo + 1
+def hash_probe(search, probes, tables):
+    """Items whose code is at Hamming distance search.r_lo..r_hi of each query key, shell by shell: radius r
+    probes the flips ``probes.masks[probes.lims[r]:probes.lims[r+1]]``, or, where ``probes.scan[r]``, scans the
+    bucket keys (cheaper than C(bits, r) probes). Returns ``lims, D, I`` by distance then rank."""
+    nq = search.queries.shape[0]
+    shells = search.r_hi - search.r_lo + 1
     lims = np.zeros(nq + 1, dtype=np.int64)
     shell_end = np.empty(nq * shells, dtype=np.int64)  # distances are filled from these once, at the end
     out = np.empty(max(1024, 8 * nq), dtype=np.int64)
-    scratch = np.empty(out.shape[0], dtype=np.int64)
-    n_keys = tail.shape[1] if direct else nb[0]
     q = 0
     while True:
-        q = _hash_probe_run(q, qkeys, r_lo, r_hi, masks, mask_lims, scan, direct, base_n, nbase[0], n_keys, bstart,
-                            brows, tail, nxt, bkey, slots, present, log2cap[0], ids, has_ids, stats, lims, shell_end,
-                            out, scratch)
+        q = _hash_probe_run(q, search, probes, tables, lims, shell_end, out)
         if q >= nq:
             break
         out = _grow(out, 2 * out.shape[0])
-        scratch = np.empty(out.shape[0], dtype=np.int64)
     n = lims[nq]
     out_d = np.empty(n, dtype=np.int32)
     start = 0
     for t in range(nq * shells):
         for j in range(start, shell_end[t]):
-            out_d[j] = r_lo + t % shells
+            out_d[j] = search.r_lo + t % shells
         start = shell_end[t]
     return lims, out_d, _head(out, n)
 
@@ -545,32 +591,38 @@ def _order_keys(key, n_keys, direct, bkey, bucket_dist, by_dist, dist_lims):
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
-def _hash_knn_run(q0, qkeys, k, bits, masks, mask_lims, scan, direct, base_n, nbase_t, n_keys, bstart, brows, tail,
-                  nxt, bkey, slots, present, L, ids, has_ids, stats, D, I, buf, scratch, bucket_dist, by_dist,
-                  dist_lims):
+def _hash_knn_run(q0, search, probes, tables, D, I, buf):
+    qkeys, k, rank, stats = search.queries, search.k, search.rank, search.stats
+    masks, mask_lims, scan = probes.masks, probes.lims, probes.scan
+    n_keys = _keys_in(tables, 0, scan.shape[0] - 1)
+    scratch = np.empty(buf.shape[0], dtype=np.int64)
+    listed = n_keys if scan.any() else 0  # buckets in distance order, for the radii that scan
+    bucket_dist = np.empty(listed, dtype=np.int64)
+    by_dist = np.empty(listed, dtype=np.int64)
+    dist_lims = np.zeros(scan.shape[0] + 1, dtype=np.int64)
     for q in range(q0, qkeys.shape[0]):
         key = np.uint64(qkeys[q])
         found = 0
         probed = 0
         candidates = 0
         scanned = False
-        for r in range(bits + 1):
+        for r in range(search.r_hi + 1):
             if scan[r] and not scanned:
                 probed += n_keys
-                _order_keys(key, n_keys, direct, bkey, bucket_dist, by_dist, dist_lims)
+                _order_keys(key, n_keys, tables.direct, tables.bkey, bucket_dist, by_dist, dist_lims)
                 scanned = True
             n = 0
             if scanned:
                 for j in range(dist_lims[r], dist_lims[r + 1]):
-                    n = _write_bucket(0, by_dist[j], base_n, nbase_t, bstart, brows, tail, nxt, ids, has_ids, buf, n)
+                    n = _write_bucket(tables, 0, by_dist[j], buf, n)
                     if n < 0:
                         break
             else:
-                n = _shell_of(key, r, False, n_keys, masks, mask_lims[r], mask_lims[r + 1], 0, direct, base_n,
-                              nbase_t, bstart, brows, tail, nxt, bkey, slots, present, L, ids, has_ids, buf, 0)
+                n = _shell_of(tables, 0, n_keys, key, r, False, masks, mask_lims[r], mask_lims[r + 1], buf, 0)
                 probed += mask_lims[r + 1] - mask_lims[r]
             if n < 0:
                 return q
+            _to_ranks(buf, 0, n, rank)
             if n > 1:
                 sort_ids(buf, 0, n, scratch)
             candidates += n
@@ -587,28 +639,18 @@ def _hash_knn_run(q0, qkeys, k, bits, masks, mask_lims, scan, direct, base_n, nb
 
 
 @njit(cache=True, nogil=True)
-def hash_knn(qkeys, k, bits, masks, mask_lims, scan, direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb,
-             slots, present, log2cap, ids, has_ids, stats, D, I):
-    """The k nearest items of each query (k <= items), shell by shell until k are found. From the first radius
-    where probing costs more than scanning the buckets, one scan sorts every bucket by its distance and the
-    remaining shells are read from that order."""
-    nq = qkeys.shape[0]
-    n_keys = tail.shape[1] if direct else nb[0]
+def hash_knn(search, probes, tables, D, I):
+    """The search.k nearest items of each query key (k <= items) into D, I, shell by shell until k are found.
+    From the first radius where probing costs more than scanning the buckets, one scan sorts every bucket by its
+    distance and the remaining shells are read from that order."""
+    nq = search.queries.shape[0]
     buf = np.empty(1024, dtype=np.int64)
-    scratch = np.empty(1024, dtype=np.int64)
-    listed = n_keys if scan.any() else 0
-    bucket_dist = np.empty(listed, dtype=np.int64)
-    by_dist = np.empty(listed, dtype=np.int64)
-    dist_lims = np.zeros(bits + 2, dtype=np.int64)
     q = 0
     while True:
-        q = _hash_knn_run(q, qkeys, k, bits, masks, mask_lims, scan, direct, base_n, nbase[0], n_keys, bstart, brows,
-                          tail, nxt, bkey, slots, present, log2cap[0], ids, has_ids, stats, D, I, buf, scratch,
-                          bucket_dist, by_dist, dist_lims)
+        q = _hash_knn_run(q, search, probes, tables, D, I, buf)
         if q >= nq:
             break
         buf = np.empty(2 * buf.shape[0], dtype=np.int64)
-        scratch = np.empty(buf.shape[0], dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------- FlatIndex
@@ -689,13 +731,17 @@ def _block_distances(qw, q, flat, words, lo, hi, buf, limit):
 
 
 @njit(cache=True, nogil=True)
-def flat_knn(qw, flat, words, k, bits, ids, has_ids, D, I):
-    """Exact k nearest codes (k <= items) by exhaustive scan, by distance then id, into D, I (nq, k).
+def flat_knn(search, db, D, I):
+    """Exact search.k nearest codes (k <= items) of ``db`` (FlatCodes) by exhaustive scan, by distance then rank,
+    into D, I (nq, k).
 
-    Per query, items are kept in per-distance lists (at most k each: the first k rows, or with ids the k
-    smallest ids in a max-heap) while their distance is within the threshold T, the smallest distance whose
+    Per query, items are kept in per-distance lists (at most k each: the first k rows, or with ranks the k
+    smallest ranks in a max-heap) while their distance is within the threshold T, the smallest distance whose
     lists up to T already hold k; T only shrinks, so after the first few thousand items nearly every block of
     codes holds no candidate at all, which the vectorised distance loop reports."""
+    qw, k, rank = search.queries, search.k, search.rank
+    flat, words, bits = db.flat, db.words, db.bits
+    ranked = rank.shape[0] > 0
     nq, n = qw.shape[0], flat.shape[0] // words
     kept = np.empty((QUERY_GROUP, bits + 1, k), dtype=np.int64)
     sizes = np.zeros((QUERY_GROUP, bits + 1), dtype=np.int64)
@@ -711,8 +757,8 @@ def flat_knn(qw, flat, words, k, bits, ids, has_ids, D, I):
             hi = min(lo + SCAN_BLOCK, n)
             for j in range(group):
                 threshold = thr[j]
-                # without ids an item at the threshold whose list is full cannot enter: look below it
-                limit = threshold - 1 if not has_ids and sizes[j, threshold] >= k else threshold
+                # without ranks an item at the threshold whose list is full cannot enter: look below it
+                limit = threshold - 1 if not ranked and sizes[j, threshold] >= k else threshold
                 if _block_distances(qw, g + j, flat, words, lo, hi, buf, limit) == 0:
                     continue
                 for i in range(lo, hi):
@@ -721,12 +767,12 @@ def flat_knn(qw, flat, words, k, bits, ids, has_ids, D, I):
                         continue
                     s = sizes[j, d]
                     if s >= k:
-                        if has_ids and ids[i] < kept[j, d, 0]:  # a smaller id replaces the largest kept
-                            kept[j, d, 0] = ids[i]
+                        if ranked and rank[i] < kept[j, d, 0]:  # a smaller rank replaces the largest kept
+                            kept[j, d, 0] = rank[i]
                             _heap_sift_down(kept, j, d, k, 0)
                         continue
-                    if has_ids:
-                        _heap_push(kept, j, d, s, ids[i])
+                    if ranked:
+                        _heap_push(kept, j, d, s, rank[i])
                     else:
                         kept[j, d, s] = i
                     sizes[j, d] = s + 1
@@ -741,7 +787,7 @@ def flat_knn(qw, flat, words, k, bits, ids, has_ids, D, I):
             filled = 0
             for d in range(thr[j] + 1):
                 size = sizes[j, d]
-                if has_ids:  # the list is a max-heap: sort it in place
+                if ranked:  # the list is a max-heap: sort it in place
                     for end in range(size - 1, 0, -1):
                         kept[j, d, 0], kept[j, d, end] = kept[j, d, end], kept[j, d, 0]
                         _heap_sift_down(kept, j, d, end, 0)
@@ -752,34 +798,40 @@ def flat_knn(qw, flat, words, k, bits, ids, has_ids, D, I):
 
 
 @njit(cache=True, nogil=True)
-def flat_knn_wide(qw, dbw, k, bits, ids, id_order, D, I):
-    """Exact k nearest for a k too large for per-distance lists: every distance, then a counting sort over
-    the rows in id order (``id_order``), so ties come out by id."""
-    nq, n = qw.shape[0], dbw.shape[0]
-    dist = np.empty(n, dtype=np.int64)
+def flat_knn_wide(search, db, order, D, I):
+    """Exact search.k nearest for a k too large for per-distance lists: every distance, then a counting sort
+    over the rows in rank order (``order``: the positions by rank), so ties come out by rank."""
+    qw, k = search.queries, search.k
+    flat, words, bits = db.flat, db.words, db.bits
+    nq, n = qw.shape[0], flat.shape[0] // words
+    dist = np.empty(n, dtype=np.int32)
     counts = np.empty(bits + 2, dtype=np.int64)
     for q in range(nq):
         for d in range(bits + 2):
             counts[d] = 0
+        for lo in range(0, n, SCAN_BLOCK):
+            hi = min(lo + SCAN_BLOCK, n)
+            _block_distances(qw, q, flat, words, lo, hi, dist[lo:hi], bits)
         for i in range(n):
-            d = distance(qw, q, dbw, i)
-            dist[i] = d
-            counts[d + 1] += 1
+            counts[dist[i] + 1] += 1
         for d in range(bits + 1):
             counts[d + 1] += counts[d]
         for j in range(n):
-            row = id_order[j]
+            row = order[j]
             p = counts[dist[row]]
             counts[dist[row]] += 1
             if p < k:
                 D[q, p] = dist[row]
-                I[q, p] = ids[row]
+                I[q, p] = j
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
-def _flat_range_run(g0, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, lims, out_d, out_i, gd, gi):
+def _flat_range_run(g0, search, db, lims, out_d, out_i, gd, gi):
     """Groups of queries from g0 on: each group's hits gather in gd, gi (group, room), then go to out in query
     order. Returns (first group not done, 0), or (that group, 1) if gd is too small, (that group, 2) if out is."""
+    qw, r_lo, r_hi, rank, stats = search.queries, search.r_lo, search.r_hi, search.rank, search.stats
+    flat, words, bits = db.flat, db.words, db.bits
+    ranked = rank.shape[0] > 0
     nq, n = qw.shape[0], flat.shape[0] // words
     group_size, room = gd.shape[0], gd.shape[1]
     buf = np.empty(SCAN_BLOCK, dtype=np.int32)
@@ -801,7 +853,7 @@ def _flat_range_run(g0, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, 
                     if c >= room:
                         return g, 1
                     gd[j, c] = d
-                    gi[j, c] = ids[i] if has_ids else i
+                    gi[j, c] = rank[i] if ranked else i
                     c += 1
                 counts[j] = c
         pos = lims[g]
@@ -815,7 +867,7 @@ def _flat_range_run(g0, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, 
             for x in range(c):
                 out_d[pos + x] = gd[j, x]
                 out_i[pos + x] = gi[j, x]
-            sort_by_distance_id(out_d, out_i, pos, pos + c, not has_ids, bits)
+            sort_by_distance_id(out_d, out_i, pos, pos + c, not ranked, bits)
             pos += c
             lims[g + j + 1] = pos
             stats[g + j, 0] = 0
@@ -824,9 +876,10 @@ def _flat_range_run(g0, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, 
 
 
 @njit(cache=True, nogil=True)
-def flat_range(qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats):
-    """Every code at distance r_lo..r_hi of each query, by distance then id: ``lims, D, I``."""
-    nq = qw.shape[0]
+def flat_range(search, db):
+    """Every code of ``db`` (FlatCodes) at distance search.r_lo..r_hi of each query, by distance then rank:
+    ``lims, D, I``."""
+    nq = search.queries.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
     out_d = np.empty(max(1024, 8 * nq), dtype=np.int32)
     out_i = np.empty(out_d.shape[0], dtype=np.int64)
@@ -834,8 +887,7 @@ def flat_range(qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats):
     gi = np.empty((QUERY_GROUP, 256), dtype=np.int64)
     g = 0
     while True:
-        g, status = _flat_range_run(g, qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats, lims, out_d, out_i,
-                                    gd, gi)
+        g, status = _flat_range_run(g, search, db, lims, out_d, out_i, gd, gi)
         if status == 0:
             break
         if status == 1:
@@ -850,12 +902,17 @@ def flat_range(qw, flat, words, r_lo, r_hi, bits, ids, has_ids, stats):
 # ---------------------------------------------------------------------------------------------- MultiIndexHash
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
-def _mih_run(q0, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_class, masks, mask_lims, scan, direct,
-             base_n, bstart, nbase, brows, tail, nxt, bkey, nb, slots, present, log2cap, ids, has_ids, stats, lims,
-             out_d, out_i, cand, qsub, rad, hist):
+def _mih_run(q0, search, db, probes, tables, lims, out_d, out_i, cand):
+    qw, k, r_lo, r_hi, rank, stats = search.queries, search.k, search.r_lo, search.r_hi, search.rank, search.stats
+    dbw, bits, sub_start, sub_len, mask_class = db.words, db.bits, db.start, db.length, db.mask_class
+    masks, mask_lims, scan = probes.masks, probes.lims, probes.scan
+    knn = k > 0
+    ranked = rank.shape[0] > 0
     m = sub_start.shape[0]
     cap = out_d.shape[0]
-    none = np.empty(0, dtype=np.int64)
+    qsub = np.empty(m, dtype=np.uint64)
+    rad = np.empty(m, dtype=np.int64)
+    hist = np.empty(bits + 1, dtype=np.int64)
     for q in range(q0, qw.shape[0]):
         start = lims[q]
         count = start
@@ -878,10 +935,8 @@ def _mih_run(q0, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_cla
                         # gather the rows of shell (t, w), then verify them in a tight loop
                         cls = mask_class[t]
                         lo_m, hi_m = mask_lims[cls, w], mask_lims[cls, w + 1]
-                        n_keys = (np.int64(1) << sub_len[t]) if direct else nb[t]
-                        gathered = _shell_of(qsub[t], w, scan[t, w], n_keys, masks, lo_m, hi_m, t, direct, base_n,
-                                             nbase[t], bstart, brows, tail, nxt, bkey, slots, present, log2cap[t],
-                                             none, False, cand, 0)
+                        n_keys = _keys_in(tables, t, sub_len[t])
+                        gathered = _shell_of(tables, t, n_keys, qsub[t], w, scan[t, w], masks, lo_m, hi_m, cand, 0)
                         if gathered < 0:
                             return q
                         probed += n_keys if scan[t, w] else hi_m - lo_m
@@ -902,7 +957,7 @@ def _mih_run(q0, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_cla
                             if count >= cap:
                                 return q
                             out_d[count] = d
-                            out_i[count] = ids[row] if has_ids else row
+                            out_i[count] = rank[row] if ranked else row
                             count += 1
                             hist[d] += 1
                     rad[t] = w
@@ -923,32 +978,25 @@ def _mih_run(q0, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_cla
 
 
 @njit(cache=True, nogil=True)
-def mih_search(qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_class, masks, mask_lims, scan,
-               direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb, slots, present, log2cap, ids, has_ids,
-               stats):
-    """Norouzi's multi-index hashing, exact. Radius r = a * m + b (0 <= b < m) is covered once every table
-    t <= b has been probed to substring radius a and every other one to a - 1: an item within r differs from
-    the query by at most that much on some substring (pigeonhole). The radius grows one step at a time, each
+def mih_search(search, db, probes, tables):
+    """Norouzi's multi-index hashing, exact, over ``db`` (MihCodes). Radius r = a * m + b (0 <= b < m) is covered
+    once every table t <= b has been probed to substring radius a and every other one to a - 1: an item within r
+    differs from the query by at most that much on some substring (pigeonhole). The radius grows one step at a time, each
     step probing one more shell of one table, and each candidate is verified by a full popcount. A candidate
     is new unless another table's probed ball already holds it, so no per-item "seen" array is needed.
 
-    ``knn``: stop at the first radius r where k items lie within r (then the k nearest are all known);
-    otherwise probe up to r_hi and keep the items at r_lo..r_hi. Returns ``lims, D, I`` by distance then id
-    (the first k per query for knn). Shell (t, w) probes ``masks[mask_lims[c, w]:mask_lims[c, w + 1]]`` of
-    table t's length class c = mask_class[t], or scans its keys where ``scan[t, w]``."""
-    nq, m = qw.shape[0], sub_start.shape[0]
+    k nearest (search.k > 0): stop at the first radius r where k items lie within r (then the k nearest are all
+    known); otherwise probe up to r_hi and keep the items at r_lo..r_hi. Returns ``lims, D, I`` by distance then
+    rank (the first k per query for k nearest). Shell (t, w) probes ``masks[lims[c, w]:lims[c, w + 1]]`` of
+    table t's length class c = db.mask_class[t], or scans its keys where ``probes.scan[t, w]``."""
+    nq = search.queries.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
     out_d = np.empty(max(1024, 8 * nq), dtype=np.int32)
     out_i = np.empty(out_d.shape[0], dtype=np.int64)
     cand = np.empty(1024, dtype=np.int64)
-    qsub = np.empty(m, dtype=np.uint64)
-    rad = np.empty(m, dtype=np.int64)
-    hist = np.empty(bits + 1, dtype=np.int64)
     q = 0
     while True:
-        q = _mih_run(q, qw, dbw, knn, k, r_lo, r_hi, bits, sub_start, sub_len, mask_class, masks, mask_lims, scan,
-                     direct, base_n, bstart, nbase, brows, tail, nxt, bkey, nb, slots, present, log2cap, ids, has_ids,
-                     stats, lims, out_d, out_i, cand, qsub, rad, hist)
+        q = _mih_run(q, search, db, probes, tables, lims, out_d, out_i, cand)
         if q >= nq:
             break
         out_d = _grow(out_d, 2 * out_d.shape[0])

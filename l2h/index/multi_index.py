@@ -17,14 +17,13 @@ from functools import lru_cache
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.checks import MAX_BITS
 from l2h.codes import is_integer
 from l2h.errors import L2HError
 from l2h.index import kernels, parallel
 from l2h.index.base import BinaryIndex, Growable
 from l2h.index.buckets import DIRECT_BITS, MAX_ROWS, BucketTables
 from l2h.index.hash_index import flip_masks, scan_radii
-
-MAX_BITS = 2**16
 
 
 def default_m(bits: int) -> int:
@@ -58,7 +57,7 @@ class MultiIndexHash(BinaryIndex):
     kind = "multi_index"
 
     def __init__(self, bits: int, m: int | None = None):
-        super().__init__(codes_mod.check_bits(bits, maximum=MAX_BITS, hint="split the code"))
+        super().__init__(codes_mod.check_bits(bits))
         if m is None:
             m = default_m(self.bits)
         if not is_integer(m) or not 1 <= m <= self.bits or -(-self.bits // m) > 64:
@@ -73,7 +72,6 @@ class MultiIndexHash(BinaryIndex):
         self.words_per_code = (codes_mod.n_bytes(self.bits) + 7) // 8
         self.tables = BucketTables(self.sub_len.tolist())
         self._words = Growable(np.empty((0, self.words_per_code), dtype=np.uint64))
-        self._ids: Growable | None = None
 
     @property
     def ntotal(self) -> int:
@@ -83,16 +81,10 @@ class MultiIndexHash(BinaryIndex):
     def words(self) -> np.ndarray:
         return self._words.view
 
-    def _add(self, codes, ids):
-        n = codes.shape[0]
-        if ids is not None and self._ids is None:
-            self._ids = Growable(np.arange(self.ntotal, dtype=np.int64))
-        new_ids = self._next_ids(n, ids)
+    def _add(self, codes):
         words = codes_mod.as_words(codes)
-        self.tables.add(kernels.substrings(words, 0, n, self.sub_start, self.sub_len))
+        self.tables.add(kernels.substrings(words, 0, codes.shape[0], self.sub_start, self.sub_len))
         self._words.append(words)
-        if self._ids is not None:
-            self._ids.append(new_ids)
 
     def _plan(self, max_weight: int | None):
         """``scan`` (m, max length + 1), and the masks of every weight some table probes (up to max_weight)."""
@@ -109,43 +101,39 @@ class MultiIndexHash(BinaryIndex):
         masks, lims = _class_masks(self._classes, tuple(tuple(sorted(w)) for w in wanted))
         return masks, lims, scan
 
-    def _run(self, queries, knn: bool, k: int, r_lo: int, r_hi: int, stats):
+    def _run(self, queries, k: int, r_lo: int, r_hi: int, stats):
+        """The k nearest (k > 0), or every item at r_lo..r_hi (k = 0)."""
         qw = codes_mod.as_words(queries)
-        masks, lims, scan = self._plan(None if knn else int(substring_radii(r_hi, self.m).max()))
-        ids, has_ids = (self._ids.view, True) if self._ids is not None else (np.empty(0, dtype=np.int64), False)
-        words, args = self.words, self.tables.kernel_args()
+        masks, lims, scan = self._plan(None if k else int(substring_radii(r_hi, self.m).max()))
+        probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
+        db = kernels.MihCodes(words=self.words, bits=self.bits, start=self.sub_start, length=self.sub_len,
+                              mask_class=self.mask_class)
+        rank = self.id_map.ranks()
 
         def chunk(lo, hi):
-            return kernels.mih_search(qw[lo:hi], words, knn, k, r_lo, r_hi, self.bits, self.sub_start, self.sub_len,
-                                      self.mask_class, masks, lims, scan, *args, ids, has_ids, stats[lo:hi])
+            search = kernels.Search(queries=qw[lo:hi], k=k, r_lo=r_lo, r_hi=r_hi, rank=rank, stats=stats[lo:hi])
+            return kernels.mih_search(search, db, probes, tables)
 
         return parallel.concat_ranges(parallel.map_chunks(len(qw), chunk))
 
     def _probe(self, queries, r_lo, r_hi, stats):
-        return self._run(queries, False, 0, r_lo, r_hi, stats)
+        return self._run(queries, 0, r_lo, r_hi, stats)
 
     def _range_search(self, queries, radius, stats):
-        return self._run(queries, False, 0, 0, radius, stats)
+        return self._run(queries, 0, 0, radius, stats)
 
     def _search(self, queries, k, stats):
-        _, D, I = self._run(queries, True, k, 0, self.bits, stats)
+        _, D, I = self._run(queries, k, 0, self.bits, stats)
         return D.reshape(-1, k), I.reshape(-1, k)
 
-    def _row_ids(self):
-        return self._ids.view.copy() if self._ids is not None else np.arange(self.ntotal, dtype=np.int64)
+    def _codes(self):
+        return codes_mod.from_words(self.words, self.bits)
 
-    def _rows(self):
-        ids = self._row_ids()
-        return codes_mod.from_words(self.words, self.bits), ids
-
-    def nbytes(self) -> int:
-        return self._words.nbytes + self.tables.nbytes() + (0 if self._ids is None else self._ids.nbytes)
+    def _nbytes(self) -> int:
+        return self._words.nbytes + self.tables.nbytes()
 
     def _state(self):
-        arrays = {"words": self.words, **self.tables.arrays()}
-        if self._ids is not None:
-            arrays["ids"] = self._ids.view
-        return {"m": self.m, "direct": self.tables.direct}, arrays
+        return {"m": self.m, "direct": self.tables.direct}, {"words": self.words, **self.tables.arrays()}
 
     @classmethod
     def _from_state(cls, c):
@@ -169,7 +157,5 @@ class MultiIndexHash(BinaryIndex):
             if not np.array_equal(index.tables.row_keys(t), keys):
                 raise L2HError(f"table {t} files rows under substrings they do not have")
         index._words = Growable(words)
-        ids = cls._load_ids(c, n)
-        index._ids = None if ids is None else Growable(ids)
         return index
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from l2h import io
+from l2h import atomic
+from l2h.checks import MAX_BITS
 from l2h.errors import L2HError
 from l2h.index import storage
 from l2h.index.base import BinaryIndex
@@ -54,6 +55,7 @@ def _default_shard(bits: int) -> BinaryIndex:
 
 class ShardedIndex(BinaryIndex):
     kind = "sharded"
+    ids_in_members = True  # each shard holds its items' ids: this index's own id map stays empty
 
     def __init__(self, bits: int, shards: Sequence[BinaryIndex] = (), shard_size: int | None = None,
                  make_shard: Callable[..., BinaryIndex] | None = None):
@@ -90,9 +92,12 @@ class ShardedIndex(BinaryIndex):
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.shards)
 
-    # ------------------------------------------------------------------ adding
+    # ------------------------------------------------------------------ adding: each shard keeps its items' ids
 
-    def _add(self, codes, ids):
+    def _add(self, codes):
+        self._append(codes, codes.shape[0], None)
+
+    def _append(self, codes, n, ids):
         if ids is None:
             ids = np.arange(self.ntotal, self.ntotal + codes.shape[0], dtype=np.int64)
         start = 0
@@ -130,6 +135,9 @@ class ShardedIndex(BinaryIndex):
     def _probe(self, queries, r_lo, r_hi, stats):
         return self._gather(lambda s: s.probe(queries, r_lo, r_hi), queries.shape[0], stats)
 
+    def _codes(self):
+        return self._rows()[0]
+
     def _rows(self):
         parts = [s._rows() for s in self.shards]
         if not parts:
@@ -146,7 +154,7 @@ class ShardedIndex(BinaryIndex):
     def flush(self, path: str | Path, keep_last: bool = True) -> None:
         """Write every shard not yet on disk into ``<path>.shards/`` and map it back from its file, so that it
         no longer takes memory; the last shard, still filling, stays in memory unless ``keep_last`` is False."""
-        folder = io.ensure_folder(self.shard_folder(path))
+        folder = atomic.ensure_folder(self.shard_folder(path))
         self._home = Path(path).resolve().parent
         for n, shard in enumerate(self.shards):
             if self.paths[n] is not None or (keep_last and n == len(self.shards) - 1):
@@ -173,7 +181,7 @@ class ShardedIndex(BinaryIndex):
 
     @classmethod
     def _from_state(cls, c: storage.Checker) -> ShardedIndex:
-        bits = c.int("bits", 1, 1 << 20)
+        bits = c.int("bits", 1, MAX_BITS)
         shard_size = c.field("shard_size")
         if shard_size is not None and (not isinstance(shard_size, int) or shard_size < 1):
             raise L2HError(f"its 'shard_size' is {shard_size!r}")
@@ -189,7 +197,7 @@ class ShardedIndex(BinaryIndex):
                 raise L2HError("a shard entry lacks its file")
             path = Path(entry["path"])
             path = path if path.is_absolute() else c.origin.parent / path
-            shard = BinaryIndex.load(path, bits=bits, mmap=c.mmap, verify=c.verify)
+            shard = BinaryIndex.load(path, bits=bits, mmap=c.mmap, verify=c.verify)  # its ids with it
             if shard.ntotal != entry.get("ntotal"):
                 raise L2HError(f"shard {path} holds {shard.ntotal} codes where the list says {entry.get('ntotal')}")
             index.add_shard(shard, path)

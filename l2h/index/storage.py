@@ -6,7 +6,7 @@ Layout::
     | zero padding to 64 bytes | array 0 | zero padding to 64 bytes | array 1 | ... | last array
 
 The header names each array's dtype, shape, offset and CRC-32, the size of the data region and the index's
-own fields. Saving goes through :func:`l2h.io.atomic_file`, so an interrupted save leaves the old file whole.
+own fields. Saving goes through :func:`l2h.atomic.atomic_file`, so an interrupted save leaves the old file whole.
 
 Reading checks, before any array is handed to an index, that the prefix, header and layout are consistent
 and inside the file (known little-endian dtypes, offsets aligned, in order and not overlapping, the file
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from l2h.atomic import atomic_file
 from l2h.codes import is_integer
 from l2h.errors import L2HError
-from l2h.io import atomic_file
 
 MAGIC = b"L2HINDEX"
 FORMAT_VERSION = 2

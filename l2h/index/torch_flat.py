@@ -5,7 +5,7 @@ Codes stay packed on the device. A search unpacks blocks of them to ±1 floats a
 from one matrix product, ``d = (B - q · x) / 2`` over the B = 8 * bytes positions (the clear padding bits agree
 and add nothing); every term is ±1 and every sum an integer of at most 2^16 in magnitude, so float32 gives it
 exactly. k-NN keeps, per query, the k smallest keys ``distance * n + rank`` (rank: the item's place in id
-order), which orders by distance then id with no ties left.
+order, from the index's id map), which orders by distance then id with no ties left.
 
 torch is imported when an index is built, never by ``import l2h.index``: FAISS and torch in one process have
 crashed on some platforms, so code that uses FAISS never needs to load torch."""
@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from l2h import codes as codes_mod
+from l2h.checks import MAX_BITS
 from l2h.devices import resolve_device
 from l2h.errors import L2HError
 from l2h.index.base import BinaryIndex, empty_range
 
-MAX_BITS = 2**16
 MAX_ROWS = 2**40
 BLOCK_ELEMENTS = 2**24  # floats per block of distances or unpacked codes (64 MiB)
 
@@ -46,14 +46,13 @@ class TorchFlatIndex(BinaryIndex):
     kind = "torch_flat"
 
     def __init__(self, bits: int, device="auto"):
-        super().__init__(codes_mod.check_bits(bits, maximum=MAX_BITS, hint="split the code"))
+        super().__init__(codes_mod.check_bits(bits))
         torch = _torch()
         self.device = resolve_device(device)
         self.code_bytes = codes_mod.n_bytes(self.bits)
-        self._codes = torch.empty((0, self.code_bytes), dtype=torch.uint8, device=self.device)
-        self._ids = None  # None: ids are row numbers
+        self._packed = torch.empty((0, self.code_bytes), dtype=torch.uint8, device=self.device)
         self._n = 0
-        self._order = None  # rows in id order, cached until the next add
+        self._rank = None  # each row's rank on the device, cached until the next add
         self._shifts = torch.arange(8, dtype=torch.uint8, device=self.device)
 
     @property
@@ -63,13 +62,12 @@ class TorchFlatIndex(BinaryIndex):
     def to(self, device) -> TorchFlatIndex:
         """Move the index to another device (in place); returns it."""
         self.device = resolve_device(device)
-        self._codes = self._codes[:self._n].to(self.device)
-        self._ids = None if self._ids is None else self._ids[:self._n].to(self.device)
-        self._order = None
+        self._packed = self._packed[:self._n].to(self.device)
+        self._rank = None
         self._shifts = self._shifts.to(self.device)
         return self
 
-    def _append(self, buffer, rows: np.ndarray):
+    def _write_rows(self, buffer, rows: np.ndarray):
         """``buffer`` (a device tensor with spare rows, or None) with ``rows`` written after its first n rows,
         doubling its capacity when full. On the CPU the copies go through numpy views of the same memory: torch
         spreads even a small copy over its thread pool, which on a busy machine waits milliseconds for a core."""
@@ -91,18 +89,13 @@ class TorchFlatIndex(BinaryIndex):
             buffer[self._n:need] = _tensor(rows, self.device)
         return buffer
 
-    def _add(self, codes, ids):
-        torch = _torch()
+    def _add(self, codes):
         n = codes.shape[0]
         if self._n + n > MAX_ROWS:
             raise L2HError(f"a TorchFlatIndex holds at most {MAX_ROWS} codes: split the database")
-        if ids is not None and self._ids is None:
-            self._ids = torch.arange(self._n, dtype=torch.int64, device=self.device)
-        self._codes = self._append(self._codes, codes)
-        if self._ids is not None:
-            self._ids = self._append(self._ids, self._next_ids(n, ids))
+        self._packed = self._write_rows(self._packed, codes)
         self._n += n
-        self._order = None
+        self._rank = None
 
     # ------------------------------------------------------------------ distances
 
@@ -127,29 +120,25 @@ class TorchFlatIndex(BinaryIndex):
         for q0 in range(0, q.shape[0], q_block):
             qs = self._signs(q[q0:q0 + q_block])
             for r0 in range(0, self._n, db_block):
-                xs = self._signs(self._codes[r0:min(r0 + db_block, self._n)])
+                xs = self._signs(self._packed[r0:min(r0 + db_block, self._n)])
                 dot = qs @ xs.T
                 yield q0, q0 + qs.shape[0], r0, r0 + xs.shape[0], torch.round((width - dot) * 0.5).to(torch.int64)
 
-    def _id_order(self):
-        """(order, rank): rows sorted by id (stable), and each row's place in that order."""
+    def _ranks(self):
+        """Each row's rank (its place in id order) on the device."""
         torch = _torch()
-        if self._order is None:
-            if self._ids is None:
-                order = torch.arange(self._n, dtype=torch.int64, device=self.device)
-            else:
-                order = torch.argsort(self._ids[:self._n], stable=True)
-            rank = torch.empty_like(order)
-            rank[order] = torch.arange(self._n, dtype=torch.int64, device=self.device)
-            self._order = (order, rank)
-        return self._order
+        if self._rank is None:
+            rank = self.id_map.ranks()
+            self._rank = _tensor(rank, self.device) if rank.size else \
+                torch.arange(self._n, dtype=torch.int64, device=self.device)
+        return self._rank
 
     # ------------------------------------------------------------------ the contract
 
     def _search(self, queries, k, stats):
         torch = _torch()
         n = self._n
-        order, rank = self._id_order()
+        rank = self._ranks()
         best = {}
         for q0, q1, r0, r1, dist in self._distance_blocks(queries):
             keys = dist * n + rank[r0:r1].unsqueeze(0)
@@ -157,28 +146,25 @@ class TorchFlatIndex(BinaryIndex):
                 keys = torch.cat([best[q0], keys], dim=1)
             best[q0] = torch.topk(keys, min(k, keys.shape[1]), dim=1, largest=False, sorted=True).values
         keys = torch.cat([best[q0] for q0 in sorted(best)]) if best else torch.empty((0, k), dtype=torch.int64)
-        D = (keys // n).to(torch.int32)
-        rows = order[keys % n]
-        I = rows if self._ids is None else self._ids[rows]
         stats[:, 1] = n
-        return D.cpu().numpy(), I.cpu().numpy()
+        return (keys // n).to(torch.int32).cpu().numpy(), (keys % n).cpu().numpy()
 
     def _probe(self, queries, r_lo, r_hi, stats):
         torch = _torch()
         nq = queries.shape[0]
-        owners, dists, rows = [], [], []
+        rank = self._ranks()
+        owners, dists, ranks = [], [], []
         for q0, _, r0, _, dist in self._distance_blocks(queries):
             qi, ri = torch.nonzero((dist >= r_lo) & (dist <= r_hi), as_tuple=True)
             owners.append((qi + q0).cpu())
             dists.append(dist[qi, ri].cpu())
-            rows.append((ri + r0).cpu())
+            ranks.append(rank[ri + r0].cpu())
         stats[:, 1] = self._n
         if not owners:
             return empty_range(nq)
         owner = torch.cat(owners).numpy()
         D = torch.cat(dists).numpy().astype(np.int32)
-        rows = torch.cat(rows).numpy()
-        I = rows if self._ids is None else self._ids[:self._n].cpu().numpy()[rows]
+        I = torch.cat(ranks).numpy()
         order = np.lexsort((I, D, owner))
         lims = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=nq))]).astype(np.int64)
         return lims, D[order], I[order].astype(np.int64)
@@ -186,30 +172,19 @@ class TorchFlatIndex(BinaryIndex):
     def _range_search(self, queries, radius, stats):
         return self._probe(queries, 0, radius, stats)
 
-    def _row_ids(self):
-        if self._ids is None:
-            return np.arange(self._n, dtype=np.int64)
-        return self._ids[:self._n].cpu().numpy().copy()
+    def _codes(self):
+        return self._packed[:self._n].cpu().numpy().copy()
 
-    def _rows(self):
-        return self._codes[:self._n].cpu().numpy().copy(), self._row_ids()
-
-    def nbytes(self) -> int:
-        size = self._codes.numel() * self._codes.element_size()
-        return size + (0 if self._ids is None else self._ids.numel() * 8)
+    def _nbytes(self) -> int:
+        size = self._packed.numel() * self._packed.element_size()
+        return size + (0 if self._rank is None else self._rank.numel() * 8)
 
     def _state(self):
-        codes, ids = self._rows()
-        arrays = {"codes": codes}
-        if self._ids is not None:
-            arrays["ids"] = ids
-        return {}, arrays
+        return {}, {"codes": self._codes()}
 
     @classmethod
     def _from_state(cls, c):
         index = cls(c.int("bits", 1, MAX_BITS))
         n = c.int("ntotal", 0, MAX_ROWS)
-        codes = codes_mod.check_codes(c.array("codes", np.uint8, (n, index.code_bytes)), index.bits, "stored codes")
-        ids = cls._load_ids(c, n)
-        index._add(codes, None if ids is None else np.array(ids))
+        index._add(codes_mod.check_codes(c.array("codes", np.uint8, (n, index.code_bytes)), index.bits, "stored codes"))
         return index

@@ -5,19 +5,22 @@ is the smallest over the members.
 
 A UnionIndex is an index of the contract: ``add``, ``search``, ``range_search`` and ``probe`` take a list of
 code arrays (one per member, all of the same length), and it saves to and loads from one file like the others.
-Its ``bits`` is the shortest member's code length (the largest radius every member accepts)."""
+Its ``bits`` is the shortest member's code length (the largest radius every member accepts). The members share
+one id map: they hold the same items at the same positions, and their answers are merged by position."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from l2h.checks import MAX_BITS
 from l2h.errors import L2HError
 from l2h.index.base import BinaryIndex
+from l2h.index.factory import KINDS, index_class
 
 
 def _merge(results: list[tuple[np.ndarray, np.ndarray, np.ndarray]], nq: int, k: int | None = None):
-    """Union of per-member (lims, D, I): one entry per (query, id) with its smallest distance, by distance
-    then id; the first k per query if k is given."""
+    """Union of per-member (lims, D, I) of ranks: one entry per (query, item) with its smallest distance, by
+    distance then rank; the first k per query if k is given."""
     q = np.concatenate([np.repeat(np.arange(nq), np.diff(lims)) for lims, _, _ in results])
     D = np.concatenate([d for _, d, _ in results])
     I = np.concatenate([i for _, _, i in results])
@@ -38,6 +41,7 @@ def _merge(results: list[tuple[np.ndarray, np.ndarray, np.ndarray]], nq: int, k:
 
 class UnionIndex(BinaryIndex):
     kind = "union"
+    ids_in_members = True
 
     def __init__(self, members: list[BinaryIndex]):
         members = list(members) if isinstance(members, (list, tuple)) else [members]
@@ -49,10 +53,13 @@ class UnionIndex(BinaryIndex):
         if len({m.ntotal for m in members}) > 1:
             raise L2HError(f"UnionIndex members must hold the same items, they hold {[m.ntotal for m in members]} "
                            "codes: start from empty members or ones filled with the same items")
-        if members[0].ntotal and any(not np.array_equal(m._row_ids(), members[0]._row_ids()) for m in members[1:]):
+        n = members[0].ntotal
+        if n and any(not np.array_equal(m.id_map.row_ids(n), members[0].id_map.row_ids(n)) for m in members[1:]):
             raise L2HError("UnionIndex members hold different ids: fill them with the same items in the same order")
         super().__init__(min(m.bits for m in members))
         self.members = members
+        for member in members:
+            member.id_map = self.id_map = members[0].id_map
 
     @property
     def ntotal(self) -> int:
@@ -70,9 +77,9 @@ class UnionIndex(BinaryIndex):
                            " give each member the same items, in the same order")
         return checked, checked[0].shape[0]
 
-    def _add(self, codes, ids):
+    def _add(self, codes):
         for member, c in zip(self.members, codes):
-            member._add(c, ids)
+            member._add(c)
 
     def _each(self, method, *args):
         """Call one checked-input method of every member and gather its stats."""
@@ -95,11 +102,8 @@ class UnionIndex(BinaryIndex):
         lims, D, I = _merge(parts, nq, k)
         return D.reshape(nq, k), I.reshape(nq, k)
 
-    def _rows(self):
-        return self.members[0]._rows()
-
-    def _row_ids(self):
-        return self.members[0]._row_ids()
+    def _codes(self):
+        return self.members[0]._codes()
 
     def items(self):
         """``(ids, [codes of each member])``, by id."""
@@ -116,8 +120,8 @@ class UnionIndex(BinaryIndex):
     def reconstruct(self, ids):
         return [member.reconstruct(ids) for member in self.members]
 
-    def nbytes(self) -> int:
-        return sum(m.nbytes() for m in self.members)
+    def _nbytes(self) -> int:
+        return sum(m._nbytes() for m in self.members)
 
     def _state(self):
         meta, arrays = {"members": []}, {}
@@ -136,11 +140,10 @@ class UnionIndex(BinaryIndex):
         for n, member_meta in enumerate(described):
             sub = c.sub(member_meta, f"m{n}_")
             kind = sub.str("kind")
-            target = BinaryIndex.registry.get(kind)
-            if target is None or target is cls:
+            if not KINDS.get(kind) or index_class(kind) is cls:
                 raise L2HError(f"member {n} is of kind {kind!r}, which a union cannot hold")
-            members.append(target._from_state(sub))
+            members.append(BinaryIndex._restore(sub))
         index = cls(members)
-        if index.bits != c.int("bits", 1, 2**16) or index.ntotal != c.int("ntotal", 0, 2**40):
+        if index.bits != c.int("bits", 1, MAX_BITS) or index.ntotal != c.int("ntotal", 0, 2**40):
             raise L2HError("its bits or ntotal disagree with its members")
         return index
