@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import fitted_classifier  # noqa: E402
 
 from l2h.codes import pack  # noqa: E402
-from l2h.eval.metrics import ranking_metrics  # noqa: E402
+from l2h.eval.metrics import average_precision, ranking_metrics  # noqa: E402
 from l2h.eval.relevance import from_labels  # noqa: E402
-from l2h.losses.csq import class_codes  # noqa: E402
+from l2h.losses.codebooks import class_codes  # noqa: E402
 
 THERMOMETER_FROM = (0.5, 0.6, 0.7, 0.8, 0.9)  # lowest quantile of each class's thresholds, swept
 
@@ -46,13 +46,12 @@ def posteriors(model, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
 
 def ranking_map(scores_of, query_labels: np.ndarray, database_labels: np.ndarray, rows: int = 64) -> float:
     """Exact mAP of ranking the database by ``scores_of(query rows)`` (higher first, ties by database id)."""
-    ranks = np.arange(1, len(database_labels) + 1)
     ap = []
     for start in range(0, len(query_labels), rows):
         picked = np.arange(start, min(start + rows, len(query_labels)))
         order = np.argsort(-scores_of(picked), axis=1, kind="stable")
         hits = query_labels[picked, None] == database_labels[order]
-        ap.append((np.cumsum(hits, 1) / ranks * hits).sum(1) / hits.sum(1))
+        ap.append(average_precision(hits))
     return float(np.concatenate(ap).mean())
 
 

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from l2h import checks
 from l2h.errors import L2HError
+
+is_integer = checks.is_integer  # the indexes check their integer settings with it
 
 
 def n_bytes(bits: int) -> int:
     return (bits + 7) // 8
 
 
-def is_integer(value) -> bool:
-    """A Python or numpy integer, not a bool (``True`` is an int to Python, never a code length or a count)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def check_bits(bits: int, maximum: int | None = None, hint: str = "use MultiIndexHash (or l2h.index.auto) for "
                "longer codes") -> int:
-    if not is_integer(bits) or bits <= 0:
-        raise L2HError(f"bits must be a positive integer, got {bits!r}: set bits=16, 32 or 64")
+    """A code length (:func:`l2h.checks.bits`) that an index of at most ``maximum`` bits can hold."""
+    bits = checks.bits(bits)
     if maximum is not None and bits > maximum:
         raise L2HError(f"bits={bits} is more than this index supports ({maximum}): {hint}")
     return int(bits)
@@ -41,9 +39,23 @@ def unpack(codes: np.ndarray, bits: int) -> np.ndarray:
     return np.unpackbits(codes, axis=1, count=bits, bitorder="little")
 
 
+def is_one(scores):
+    """The sign rule, the one place it is written: a bit is 1 (its sign +1) where its score is >= 0, so a score of
+    exactly 0 gives 1. Elementwise, on numpy arrays, torch tensors and scalars alike."""
+    return scores >= 0
+
+
+def signs(scores):
+    """Real scores -> ±1 by the sign rule (:func:`is_one`): a torch tensor of the scores' dtype for a tensor,
+    else a float64 numpy array."""
+    if isinstance(scores, np.ndarray) or np.isscalar(scores):
+        return np.where(is_one(scores), 1.0, -1.0)
+    return is_one(scores).to(scores.dtype) * 2 - 1
+
+
 def from_scores(scores: np.ndarray) -> np.ndarray:
-    """Real-valued projections (n, bits) -> packed codes, bit = 1 where the score is >= 0."""
-    return pack(np.asarray(scores) >= 0)
+    """Real-valued projections (n, bits) -> packed codes by the sign rule (:func:`is_one`)."""
+    return pack(is_one(np.asarray(scores)))
 
 
 def to_signs(codes: np.ndarray, bits: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from l2h import checks
 from l2h.encoders.feature_map import InputMap
 from l2h.errors import L2HError
 
@@ -26,8 +27,7 @@ class Encoder(nn.Module):
     def __init__(self, in_dim: int, bits: int, standardise: bool = False, anchors: int = 0,
                  kernel_width: float = 1.0, seed: int = 0):
         super().__init__()
-        if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0:
-            raise L2HError(f"bits must be a positive integer, got {bits!r}: set bits=16, 32 or 64")
+        checks.bits(bits)
         if not isinstance(in_dim, int) or in_dim <= 0:
             raise L2HError(f"an encoder needs a positive input dimension, got {in_dim!r}")
         self.in_dim, self.bits, self.seed = in_dim, bits, int(seed)

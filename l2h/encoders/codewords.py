@@ -12,7 +12,7 @@ import torch
 
 from l2h.encoders.base import Encoder, build, class_path
 from l2h.errors import L2HError
-from l2h.losses.csq import CODEBOOKS, class_codes
+from l2h.losses.codebooks import CODEBOOKS, class_codes
 
 
 class ClassCodewords(Encoder):

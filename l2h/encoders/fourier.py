@@ -37,5 +37,6 @@ class RandomFourier(Encoder):
         return 0.5 * self.l2 * self.linear.weight.square().sum() / self.bits
 
 
-# GRH's name for it, as configs and user code call it
+# the name of l2h's first releases, kept for user code: the map is random Fourier features (an approximation of
+# an RBF kernel), and a kernel SVM only once trained by the hinge; configs name RandomFourier
 KernelSVM = RandomFourier

@@ -47,5 +47,6 @@ class Linear(Encoder):
         return self
 
 
-# GRH's name for its linear per-bit classifiers, as configs and user code call it
+# the name of l2h's first releases, kept for user code: a Linear encoder is an SVM per bit only once trained by
+# GRH's hinge; configs name Linear
 LinearSVM = Linear

@@ -10,9 +10,10 @@ from l2h.errors import L2HError
 
 
 class MLP(Encoder):
-    def __init__(self, in_dim: int, bits: int, hidden: int = 1024, depth: int = 1, dropout: float = 0.1,
-                 weight_decay: float = 1e-5, **input_map):
-        super().__init__(in_dim, bits, **input_map)
+    # the defaults are encoder/mlp.yaml's, chosen by validation mAP on CIFAR-10 GIST (docs/results/hparams.md)
+    def __init__(self, in_dim: int, bits: int, hidden: int = 2048, depth: int = 1, dropout: float = 0.5,
+                 weight_decay: float = 1e-4, anchors: int = 2000, kernel_width: float = 0.7, **input_map):
+        super().__init__(in_dim, bits, anchors=anchors, kernel_width=kernel_width, **input_map)
         if not isinstance(hidden, int) or hidden <= 0 or not isinstance(depth, int) or depth < 0 \
                 or not 0 <= dropout < 1 or not weight_decay >= 0:
             raise L2HError(f"MLP needs hidden > 0, depth >= 0, dropout in [0, 1) and weight_decay >= 0, got "

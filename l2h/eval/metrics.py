@@ -11,7 +11,11 @@ Every metric then follows without sorting and without a queries x database matri
 - ``hamming_ball``: precision and recall of the items within Hamming radius r, for r = 0 .. bits (the
   precision-recall curve of hash lookup), with the empty-ball rule applied and the empty fraction reported.
 
-A query with no relevant item has no AP or recall; it is left out of those means and counted."""
+A query with no relevant item has no AP or recall; it is left out of those means and counted.
+
+AP itself is :func:`average_precision` of the relevance flags in rank order (its torch twin:
+:func:`l2h.eval.metrics_torch.average_precision`); the compiled pass computes the same from each relevant item's
+rank, without the queries x database matrix of flags (tests/test_metrics.py holds them equal)."""
 
 from __future__ import annotations
 
@@ -101,6 +105,17 @@ def _per_query(qwords, dbwords, bits, rel_mode, qrel, dbrel, rel_lims, rel_ids, 
             a, before = rel_start[d] + 1.0, start[d]
             total += (r / m) * (m * b + (a - b * (before + 1)) * (harmonic[before + m] - harmonic[before]))
         ap_tie[q] = total / found if found else np.nan
+
+
+def average_precision(hits: np.ndarray) -> np.ndarray:
+    """AP of each row of relevance flags in rank order, (n, m) -> (n,): the mean over the row's relevant items of
+    the precision at each one's rank; NaN for a row without a relevant item. AP@R is the AP of the first R
+    columns."""
+    hits = np.asarray(hits, dtype=np.float64)
+    found = hits.sum(1)
+    precision = np.cumsum(hits, 1) / np.arange(1, hits.shape[1] + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(found > 0, (precision * hits).sum(1) / found, np.nan)
 
 
 @dataclass

@@ -12,6 +12,19 @@ from l2h.eval.relevance import MULTI, SINGLE, Relevance
 _BYTE_POPCOUNT = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int16)
 
 
+def precision_at_hits(hits: torch.Tensor) -> torch.Tensor:
+    """Relevance flags in rank order (n, m), float64 -> the precision at each relevant item's rank, 0 elsewhere."""
+    return hits * torch.cumsum(hits, 1) / torch.arange(1, hits.shape[1] + 1, device=hits.device, dtype=hits.dtype)
+
+
+def average_precision(hits: torch.Tensor) -> torch.Tensor:
+    """:func:`l2h.eval.metrics.average_precision` in torch, on the flags' device: NaN for a row without a relevant
+    item."""
+    hits = hits.double()
+    found = hits.sum(1)
+    return torch.where(found > 0, precision_at_hits(hits).sum(1) / found.clamp_min(1), torch.nan)
+
+
 def per_query(query_codes, database_codes, relevance: Relevance, bits: int, ks: np.ndarray, Rs: np.ndarray,
               device: str, budget_bytes: int = 1 << 28):
     """-> hist, rel_hist, ap, ap_tie, ap_at (sum, count pairs), hits: the arrays the CPU kernel fills."""
@@ -46,8 +59,8 @@ def per_query(query_codes, database_codes, relevance: Relevance, bits: int, ks: 
         hits_sorted = rel.gather(1, order).double()
         cum = torch.cumsum(hits_sorted, 1)
         total = rel_hist.sum(1).double()
-        precision_at_hit = hits_sorted * cum / positions
-        ap = precision_at_hit.sum(1) / total.clamp_min(1)
+        precision_at_hit = precision_at_hits(hits_sorted)
+        ap = average_precision(hits_sorted)
         ap_at = []
         for R in Rs.tolist():
             R = min(R, n)

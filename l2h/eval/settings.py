@@ -64,7 +64,8 @@ class EvalSettings:
         self.metrics_device()  # an impossible device is refused now, not after training
 
     def check_bits(self, bits: int) -> None:
-        if self.max_radius > bits:
+        """Whether these settings can evaluate codes of ``bits`` bits: radii up to the code length."""
+        if self.max_radius > checks.bits(bits):
             raise L2HError(f"eval.max_radius={self.max_radius} is larger than the code length ({bits} bits): "
                            f"use eval.max_radius<={bits}")
 

@@ -6,6 +6,7 @@ import torch
 
 from l2h.errors import L2HError
 from l2h.graphs.base import AffinityGraph
+from l2h.losses.helpers import pairwise_similarity
 
 
 class MultiLabelGraph(AffinityGraph):
@@ -19,10 +20,10 @@ class MultiLabelGraph(AffinityGraph):
         if labels is None or labels.ndim != 2:
             raise L2HError("the multi-label graph needs multi-hot labels (items x labels)")
         self.labels = torch.as_tensor(labels, device=features.device, dtype=features.dtype)
-        self.degree = torch.cat([(self.labels[i:i + self.block] @ self.labels.T > 0).sum(1)
-                                 for i in range(0, len(self.labels), self.block)]).clamp_min(1).to(features.dtype)
+        self.degree = torch.cat([pairwise_similarity(self.labels[i:i + self.block], self.labels).sum(1)
+                                 for i in range(0, len(self.labels), self.block)]).clamp_min(1)
 
     def propagate(self, codes):
-        out = [((self.labels[i:i + self.block] @ self.labels.T > 0).to(codes.dtype)) @ codes
+        out = [pairwise_similarity(self.labels[i:i + self.block], self.labels).to(codes.dtype) @ codes
                for i in range(0, len(self.labels), self.block)]
         return torch.cat(out) / self.degree.unsqueeze(1)

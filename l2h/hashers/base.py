@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from l2h import checks
 from l2h.devices import resolve_device
 from l2h.encoders.base import Encoder
 from l2h.errors import L2HError
@@ -25,8 +26,7 @@ class Hasher(ABC):
     supervised: ClassVar[bool] = False
 
     def __init__(self, bits: int, seed: int = 0, device: str = "auto"):
-        if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0:
-            raise L2HError(f"bits must be a positive integer, got {bits!r}: set bits=16, 32 or 64")
+        checks.bits(bits)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise L2HError(f"seed must be a non-negative integer, got {seed!r}")
         self.bits, self.seed, self.device_name = bits, seed, device

@@ -19,10 +19,11 @@ import torch
 from l2h.encoders.base import Encoder
 from l2h.encoders.codewords import ClassCodewords
 from l2h.errors import L2HError
+from l2h.eval.metrics import average_precision
 from l2h.hashers.deep import DeepTraining
 from l2h.losses.base import HashLoss
-from l2h.losses.csq import CODEBOOKS
-from l2h.losses.greedyhash import soft_cross_entropy
+from l2h.losses.codebooks import CODEBOOKS
+from l2h.losses.helpers import soft_cross_entropy
 
 
 class CrossEntropy(HashLoss):
@@ -35,14 +36,11 @@ class CrossEntropy(HashLoss):
 
 
 class Classifier(DeepTraining):
-    def __init__(self, bits: int, encoder: Callable[..., Encoder], codewords: str = "hadamard", epochs: int = 50,
-                 lr: float = 1e-3, batch_size: int | None = 256, optimiser: str = "adam", weight_decay: float = 0.0,
-                 schedule: str = "cosine", patience: int = 10, precision: str = "auto",
-                 image_shape: list[int] | None = None, seed: int = 0):
+    def __init__(self, bits: int, encoder: Callable[..., Encoder], codewords: str = "hadamard", **training):
+        """``training``: :class:`~l2h.hashers.deep.DeepTraining`'s settings (epochs, lr, ...), with its defaults."""
         if codewords not in CODEBOOKS:
             raise L2HError(f"classifier codewords={codewords!r} is not one of {', '.join(CODEBOOKS)}")
-        super().__init__(bits, encoder, epochs, lr, batch_size, optimiser, weight_decay, schedule, patience,
-                         precision, image_shape, seed)
+        super().__init__(bits, encoder, **training)
         self.codewords = codewords
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> ClassCodewords:
@@ -91,16 +89,11 @@ def posterior_ranking_map(model, query_x: np.ndarray, database_x: np.ndarray, qu
     pq, pdb = posteriors(query_x), posteriors(database_x)
     n = len(database_x)
     rows = max(1, block // max(n, 1))
-    ranks = np.arange(1, n + 1, dtype=np.float64)
     ap = np.full(len(query_x), np.nan)
     for start in range(0, len(query_x), rows):
         stop = min(start + rows, len(query_x))
         scores = pq[start:stop] @ pdb.T
         order = np.argsort(-scores, axis=1, kind="stable")  # descending, ties in id order
         relevant = _relevant(query_labels[start:stop], database_labels)
-        hits = np.take_along_axis(relevant, order, axis=1)
-        found = hits.sum(1)
-        precision = np.cumsum(hits, axis=1) / ranks
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ap[start:stop] = np.where(found > 0, (precision * hits).sum(1) / found, np.nan)
+        ap[start:stop] = average_precision(np.take_along_axis(relevant, order, axis=1))
     return float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from l2h import checks
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
 from l2h.hashers.ksh import PairwiseLabels
@@ -39,7 +40,6 @@ from l2h.hashers.pcah import (
     as_features,
     check_label_rows,
     random_signs,
-    signs,
     torch_generator,
 )
 
@@ -53,7 +53,7 @@ def coordinate_ascent(a: np.ndarray, p: np.ndarray, b: np.ndarray, sweeps: int =
     for _ in range(sweeps):
         changed = False
         for i in range(len(b)):
-            best = 1.0 if 2 * (a[i] @ b) + p[i] >= 0 else -1.0
+            best = float(signs(2 * (a[i] @ b) + p[i]))
             if best != b[i]:
                 b[i], changed = best, True
         if not changed:

@@ -156,18 +156,15 @@ class DeepTraining(Hasher):
 class DeepHasher(DeepTraining):
     """An encoder trained by a hashing loss (``fits = "labels"``); its codes are the signs of its scores."""
 
-    def __init__(self, bits: int, encoder: Callable[..., Encoder], loss: HashLoss, epochs: int = 50,
-                 lr: float = 1e-3, batch_size: int | None = 256, optimiser: str = "adam", weight_decay: float = 0.0,
-                 schedule: str = "cosine", patience: int = 10, precision: str = "auto",
-                 image_shape: list[int] | None = None, seed: int = 0):
+    def __init__(self, bits: int, encoder: Callable[..., Encoder], loss: HashLoss, **training):
+        """``training``: :class:`DeepTraining`'s settings (epochs, lr, ...), with its defaults."""
         if not isinstance(loss, HashLoss):
             raise L2HError(f"DeepHasher needs an l2h hashing loss (model.loss._target_: l2h.losses.CSQ, ...), got "
                            f"{type(loss).__name__}")
         if loss.fits != "labels":
             raise L2HError(f"{type(loss).__name__} fits target codes, not labels: the deep hasher trains label "
                            "losses (dpsh, hashnet, dsh, csq, greedyhash, orthohash); GRH takes code losses")
-        super().__init__(bits, encoder, epochs, lr, batch_size, optimiser, weight_decay, schedule, patience,
-                         precision, image_shape, seed)
+        super().__init__(bits, encoder, **training)
         self.loss = loss
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> Encoder:

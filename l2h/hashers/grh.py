@@ -1,12 +1,14 @@
 """Graph Regularised Hashing (Moran & Lavrenko, 2015).
 
 Each round:
-  1. graph regularisation: ``B <- sgn(alpha * D^-1 S B + (1 - alpha) * B)`` over the training items;
+  1. graph regularisation: ``B <- sgn(alpha * D^-1 S B + (1 - alpha) * B)`` over the training items
+     (:meth:`l2h.graphs.AffinityGraph.step`);
   2. data-space partitioning: every bit's hash function (the *partitioner*, any encoder) is fitted to its
      refined bits, all bits at once, by ``steps`` optimiser steps of the loss (the class-balanced hinge), on the
      full batch (``batch_size`` null) or on mini-batches.
 The codes entering the next round are the hash functions' own predictions, as in the paper. Round 0 starts
-from LSH, PCA or ITQ codes. A round is one Lightning epoch (:mod:`l2h.training.grh`).
+from LSH, PCA or ITQ codes (PCA and ITQ for as many bits as the data have dimensions, LSH for the rest:
+``history["initial_codes"]`` says how many bits each gave). A round is one Lightning epoch (:mod:`l2h.training.grh`).
 
 With a validation split, each round ends with a validation mAP (every other validation item searched against
 the rest, so neither side was fitted); early stopping ends the rounds when it has not risen for ``patience``
@@ -26,32 +28,19 @@ from l2h.errors import L2HError
 from l2h.graphs.base import AffinityGraph
 from l2h.graphs.label import LabelGraph
 from l2h.hashers.base import Hasher
-from l2h.hashers.initial_codes import initial_codes
+from l2h.hashers.initial_codes import bits_by_kind, check_kind, initial_codes
 from l2h.losses.base import HashLoss
 from l2h.losses.hinge import Hinge
-
-
-def sgn(x: torch.Tensor) -> torch.Tensor:
-    """Sign with sgn(0) = +1, matching the bit rule "1 where the projection is >= 0"."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-
-def regularise(codes: torch.Tensor, graph: AffinityGraph, alpha: float, sign_first: bool = False) -> torch.Tensor:
-    """One graph-regularisation step. ``sign_first`` signs the neighbours' mean before mixing, as the tutorial
-    does; with alpha < 0.5 the item's own bit then always wins and the step changes nothing."""
-    neighbours = graph.propagate(codes)
-    if sign_first:
-        neighbours = sgn(neighbours)
-    return sgn(alpha * neighbours + (1 - alpha) * codes)
 
 
 class GRH(Hasher):
     """GRH with a pluggable partitioner (any encoder), loss and affinity graph (constructor injection)."""
 
+    # the defaults are model/grh_mlp.yaml's (the default model), chosen by validation mAP (docs/results/hparams.md)
     def __init__(self, bits: int, partitioner: Callable[..., Encoder], graph: AffinityGraph | None = None,
-                 loss: HashLoss | None = None, alpha: float = 0.9, rounds: int = 5, steps: int = 100,
-                 lr: float = 0.01, batch_size: int | None = None, balance: bool = True, sign_first: bool = False,
-                 init: str = "lsh", patience: int = 2, seed: int = 0):
+                 loss: HashLoss | None = None, alpha: float = 1.0, rounds: int = 1, steps: int = 150,
+                 lr: float = 1e-3, batch_size: int | None = None, balance: bool = True, sign_first: bool = False,
+                 init: str = "pca", patience: int = 2, seed: int = 0):
         super().__init__(bits, seed)
         if not 0 < alpha <= 1:
             raise L2HError(f"GRH alpha must be in (0, 1], got {alpha}: the papers search 0.1 .. 1")
@@ -69,7 +58,7 @@ class GRH(Hasher):
         self.make_partitioner, self.graph = partitioner, graph or LabelGraph()
         self.alpha, self.rounds, self.steps, self.lr = alpha, rounds, steps, lr
         self.batch_size, self.balance, self.sign_first = batch_size, balance, sign_first
-        self.init, self.patience = init, patience
+        self.init, self.patience = check_kind(init), patience
 
     @property
     def supervised(self) -> bool:  # the k-NN graph needs no labels
@@ -108,5 +97,6 @@ class GRH(Hasher):
                          RestoreBest("val_map")]
         training.fit(module, data, trainer, self.rounds, callbacks)
         best = callbacks[1].best_epoch + 1 if callbacks and callbacks[1].best_epoch is not None else len(module.flipped)
-        self.history = {"flipped": module.flipped, "val_map": module.val_map, "best_round": best}
+        self.history = {"initial_codes": bits_by_kind(self.bits, features.shape[1], self.init),
+                        "flipped": module.flipped, "val_map": module.val_map, "best_round": best}
         return partitioner.cpu().eval()

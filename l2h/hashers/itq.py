@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from l2h import checks
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
 from l2h.hashers.pcah import (
@@ -24,7 +25,6 @@ from l2h.hashers.pcah import (
     check_bits_within,
     linear_encoder,
     principal_components,
-    signs,
 )
 
 

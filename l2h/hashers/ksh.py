@@ -24,10 +24,12 @@ import numpy as np
 import torch
 
 from l2h import checks
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
-from l2h.hashers.pcah import as_features, check_label_rows, signs, torch_generator
+from l2h.hashers.pcah import as_features, check_label_rows, torch_generator
 from l2h.hashers.sdh import install, kernel_encoder, kernel_features, label_matrix
+from l2h.losses.helpers import pairwise_similarity
 
 _LABELLED = 2  # random stream of the labelled subset
 
@@ -51,7 +53,7 @@ class PairwiseLabels:
         """0/1 similarities (float64) of ``rows`` to ``columns`` (index tensors; None: all items)."""
         a = self.y if rows is None else self.y[rows]
         b = self.y if columns is None else self.y[columns]
-        return (a @ b.T > 0).double()
+        return pairwise_similarity(a, b).double()
 
     def times(self, v: torch.Tensor) -> torch.Tensor:
         """``S @ v`` for the 0/1 similarity matrix of all items."""

@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from l2h import checks
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
 from l2h.hashers.ksh import PairwiseLabels
-from l2h.hashers.pcah import as_features, check_label_rows, signs, torch_generator
+from l2h.hashers.pcah import as_features, check_label_rows, torch_generator
 
 _INITIAL_FACTORS, _COLUMNS = 3, 4  # random streams
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.errors import L2HError
 from l2h.hashers.base import Hasher, resolve_device
@@ -59,13 +60,7 @@ def torch_generator(seed: int, stream: int) -> torch.Generator:
 
 def random_signs(n: int, bits: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """±1 codes (n, bits) in float64, each bit a fair coin."""
-    draws = torch.randn(n, bits, generator=generator, dtype=torch.float64)
-    return torch.where(draws >= 0, 1.0, -1.0).to(device=device, dtype=torch.float64)
-
-
-def signs(scores: torch.Tensor) -> torch.Tensor:
-    """±1 where the score is >= 0 / < 0: l2h's bit rule, with no zero."""
-    return torch.where(scores >= 0, 1.0, -1.0).to(scores.dtype)
+    return signs(torch.randn(n, bits, generator=generator, dtype=torch.float64)).to(device)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from l2h import checks
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.hashers.base import Hasher, resolve_device
 from l2h.hashers.pcah import (
     as_features,
     check_label_rows,
     random_signs,
-    signs,
     torch_generator,
 )
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from l2h.codes import signs
 from l2h.encoders.linear import Linear
 from l2h.errors import L2HError
 from l2h.graphs.label import LabelGraph
 from l2h.hashers.base import Hasher
-from l2h.hashers.grh import regularise, sgn
 
 
 class TutorialGRH(Hasher):
@@ -42,8 +42,8 @@ class TutorialGRH(Hasher):
         x = torch.from_numpy(np.asarray(features, dtype=np.float64))
         graph.build(x, labels)
         for _ in range(self.rounds):
-            bits = sgn(x @ torch.from_numpy(hyperplanes))
-            bits = regularise(bits, graph, self.mix, sign_first=True).numpy()
+            bits = signs(x @ torch.from_numpy(hyperplanes))
+            bits = graph.step(bits, self.mix, sign_first=True).numpy()
             fitted = hyperplanes.copy()
             for j in range(self.bits):
                 if abs(bits[:, j].sum()) == bits.shape[0]:

@@ -3,7 +3,12 @@
 Code losses (``fits = "codes"``) fit target bits: :class:`Hinge` (GRH). Label losses (``fits = "labels"``) are the
 deep supervised hashing objectives, trained by :class:`l2h.hashers.deep.DeepHasher`: :class:`DPSH`,
 :class:`HashNet`, :class:`DSH` (pairwise), :class:`CSQ` (hash centres), :class:`GreedyHash` (sign with a
-straight-through gradient), :class:`OrthoHash` (cosine to orthogonal codewords)."""
+straight-through gradient), :class:`OrthoHash` (cosine to orthogonal codewords).
+
+What several losses share lives in its own modules, never in a method's file: :mod:`l2h.losses.helpers` (the pairs
+of a batch, which of them are similar, the soft cross-entropy, HashNet's weighted pairwise likelihood, the check of
+a weight) and :mod:`l2h.losses.codebooks` (fixed class codes: Hadamard rows or fair coins). The sign is
+:func:`l2h.codes.signs`."""
 
 from l2h.losses.base import HashLoss
 from l2h.losses.csq import CSQ

@@ -47,9 +47,3 @@ class HashLoss(nn.Module):
     @abstractmethod
     def compute_loss(self, scores: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         """The mean loss of the batch (a scalar)."""
-
-
-def pairwise_similarity(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-    """1 where two items share any label, else 0: ``(n, m)`` from label matrices ``(n, C)`` and ``(m, C)``."""
-    other = labels if other is None else other
-    return (labels @ other.T > 0).to(labels.dtype)

@@ -19,46 +19,13 @@ central term with quantisation 1e-4 only; ``pairwise=0`` is the paper's two-term
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch.nn import functional as F
 
 from l2h.errors import L2HError
 from l2h.losses.base import HashLoss
-from l2h.losses.dpsh import check_weight
-from l2h.losses.hashnet import weighted_pairwise_nll
-
-CODEBOOKS = ("hadamard", "bernoulli")
-
-
-def hadamard(n: int) -> torch.Tensor:
-    """The n x n Sylvester Hadamard matrix (n a power of two): +-1 entries, rows mutually orthogonal."""
-    if not isinstance(n, int) or n < 1 or n & (n - 1):
-        raise L2HError(f"a Sylvester Hadamard matrix needs a power of two, got {n!r}")
-    h = torch.ones(1, 1)
-    while h.shape[0] < n:
-        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
-    return h
-
-
-def class_codes(classes: int, bits: int, method: str = "hadamard", seed: int = 0, negated: bool = True) -> torch.Tensor:
-    """One +-1 code per class, (classes, bits). ``hadamard``: rows of H (then of -H when ``negated``) when bits is a
-    power of two and there are few enough classes, else the Bernoulli codes; ``bernoulli``: fair coins, seeded."""
-    if method not in CODEBOOKS:
-        raise L2HError(f"codewords={method!r} is not one of {', '.join(CODEBOOKS)}")
-    if not isinstance(classes, int) or classes < 1:
-        raise L2HError(f"class codes need at least one class, got {classes!r}")
-    power_of_two = bits & (bits - 1) == 0
-    if method == "hadamard":
-        if power_of_two and classes <= (2 if negated else 1) * bits:
-            h = hadamard(bits)
-            return torch.cat([h, -h])[:classes] if negated else h[:classes]
-        logging.getLogger(__name__).info("%d classes at %d bits: no Hadamard codes (needs a power of two and at most "
-                                         "%s classes), drawing Bernoulli codes", classes, bits,
-                                         "2 x bits" if negated else "bits")
-    generator = torch.Generator().manual_seed(int(seed))
-    return torch.randint(0, 2, (classes, bits), generator=generator).float() * 2 - 1
+from l2h.losses.codebooks import CODEBOOKS, class_codes
+from l2h.losses.helpers import check_weight, weighted_pairwise_nll
 
 
 def item_centres(targets: torch.Tensor, centres: torch.Tensor, tie_break: torch.Tensor) -> torch.Tensor:

@@ -16,27 +16,11 @@ bank of the whole training set)."""
 
 from __future__ import annotations
 
-import torch
 from torch.nn import functional as F
 
-from l2h.errors import L2HError
-from l2h.losses.base import HashLoss, pairwise_similarity
-
-
-def off_diagonal(n: int, device) -> torch.Tensor:
-    """Mask of the ordered pairs (i, j), i != j, of a batch of n items."""
-    return ~torch.eye(n, dtype=torch.bool, device=device)
-
-
-def sgn(x: torch.Tensor) -> torch.Tensor:
-    """Sign with sgn(0) = +1, the bit rule "1 where the score is >= 0"."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-
-def check_weight(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise L2HError(f"{owner} {name} must be a number >= 0, got {value!r}")
-    return float(value)
+from l2h.codes import signs
+from l2h.losses.base import HashLoss
+from l2h.losses.helpers import check_weight, off_diagonal, pairwise_similarity
 
 
 class DPSH(HashLoss):
@@ -55,4 +39,4 @@ class DPSH(HashLoss):
         theta = 0.5 * u @ u.T
         nll = F.softplus(theta) - s * theta
         likelihood = (off_diagonal(n, u.device).to(u.dtype) * nll).sum() / (n * (n - 1))
-        return likelihood + self.quantisation * (u - sgn(u).detach()).square().mean()
+        return likelihood + self.quantisation * (u - signs(u).detach()).square().mean()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 
 from l2h.errors import L2HError
-from l2h.losses.base import HashLoss, pairwise_similarity
-from l2h.losses.dpsh import check_weight, off_diagonal
+from l2h.losses.base import HashLoss
+from l2h.losses.helpers import check_weight, off_diagonal, pairwise_similarity
 
 
 class DSH(HashLoss):

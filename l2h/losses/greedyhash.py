@@ -15,19 +15,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from l2h.codes import signs
 from l2h.errors import L2HError
 from l2h.losses.base import HashLoss
-from l2h.losses.dpsh import check_weight
-
-
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against label rows normalised to sum 1: for one-hot rows exactly the usual cross-entropy; for
-    multi-hot rows every label of the item equally likely. An item without labels adds nothing."""
-    targets = targets.float()
-    target = targets / targets.sum(1, keepdim=True).clamp_min(1e-12)
-    return -(target * F.log_softmax(logits.float(), 1)).sum(1).mean()
+from l2h.losses.helpers import check_weight, soft_cross_entropy
 
 
 class StraightThroughSign(torch.autograd.Function):
@@ -35,7 +27,7 @@ class StraightThroughSign(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+        return signs(x)
 
     @staticmethod
     def backward(ctx, grad):

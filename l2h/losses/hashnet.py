@@ -15,11 +15,10 @@ at about the same beta (sqrt(11) = 3.3) as the authors' 2000 iterations."""
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 from l2h.errors import L2HError
-from l2h.losses.base import HashLoss, pairwise_similarity
-from l2h.losses.dpsh import check_weight, off_diagonal
+from l2h.losses.base import HashLoss
+from l2h.losses.helpers import check_weight, weighted_pairwise_nll
 
 
 class HashNet(HashLoss):
@@ -51,17 +50,3 @@ class HashNet(HashLoss):
             return 0.0 * z.sum()
         alpha = self.alpha if self.alpha is not None else 10.0 / bits
         return weighted_pairwise_nll(torch.tanh(self.scale * z), targets, alpha)
-
-
-def weighted_pairwise_nll(h: torch.Tensor, targets: torch.Tensor, alpha: float) -> torch.Tensor:
-    """HashNet's weighted pairwise cross-entropy over the ordered pairs of distinct items of a batch."""
-    n = h.shape[0]
-    off = off_diagonal(n, h.device).to(h.dtype)
-    s = pairwise_similarity(targets.float())
-    theta = alpha * h @ h.T
-    nll = F.softplus(theta) - s * theta
-    total = float(n * (n - 1))
-    similar = (off * s).sum()
-    dissimilar = total - similar
-    w = off * torch.where(s > 0, total / similar.clamp_min(1), total / dissimilar.clamp_min(1))
-    return (w * nll).sum() / total

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from torch.nn import functional as F
 
+from l2h.codes import signs
 from l2h.errors import L2HError
 from l2h.losses.base import HashLoss
-from l2h.losses.csq import CODEBOOKS, class_codes
-from l2h.losses.dpsh import check_weight, sgn
-from l2h.losses.greedyhash import soft_cross_entropy
+from l2h.losses.codebooks import CODEBOOKS, class_codes
+from l2h.losses.helpers import check_weight, soft_cross_entropy
 
 
 class OrthoHash(HashLoss):
@@ -57,5 +57,5 @@ class OrthoHash(HashLoss):
         cosine = F.normalize(z, dim=1) @ F.normalize(self.codewords, dim=1).T
         loss = soft_cross_entropy(self.scale * (cosine - self.margin * targets), targets)
         if self.quantisation:
-            loss = loss + self.quantisation * (1 - F.cosine_similarity(z, sgn(z).detach(), dim=1)).mean()
+            loss = loss + self.quantisation * (1 - F.cosine_similarity(z, signs(z).detach(), dim=1)).mean()
         return loss

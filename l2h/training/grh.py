@@ -8,11 +8,12 @@ import pytorch_lightning as pl
 import torch
 
 from l2h import codes as codes_mod
+from l2h.codes import signs
 from l2h.encoders.base import Encoder
 from l2h.graphs.base import AffinityGraph
-from l2h.hashers.grh import regularise, sgn
 from l2h.losses.base import HashLoss
 from l2h.losses.hinge import balanced_weights
+from l2h.training.trainer import check_finite
 from l2h.training.validation import split_half_map
 
 
@@ -41,9 +42,9 @@ class GRHModule(pl.LightningModule):
     def on_train_epoch_start(self):
         if self.current_epoch > 0:  # the codes entering a round are the hash functions' predictions
             self.encoder.eval()
-            self.targets = sgn(self.encoder.score(self.embedded).float())
+            self.targets = signs(self.encoder.score(self.embedded).float())
             self.encoder.train()
-        refined = regularise(self.targets, self.graph, self.alpha, self.sign_first)
+        refined = self.graph.step(self.targets, self.alpha, self.sign_first)
         self.flipped.append((refined != self.targets).float().mean().item())
         self.targets = refined
         self.weights = balanced_weights(refined) if self.balance else torch.ones_like(refined)
@@ -59,6 +60,7 @@ class GRHModule(pl.LightningModule):
         # mean is weighed by its size; the average is then the gradient of the whole batch's mean
         share = len(rows) * world / self.trainer.datamodule.global_batch_size
         loss = share * self.loss(self.encoder.score(z), targets, weights) + self.encoder.regulariser()
+        check_finite(loss, self)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
