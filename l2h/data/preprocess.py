@@ -30,8 +30,10 @@ class Preprocessor(torch.nn.Module):
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        out = l2_normalise(x) if self.l2 else np.asarray(x, dtype=np.float32)
-        return (out - self.mean.cpu().numpy()).astype(np.float32, copy=False)
+        # one new float32 array, centred in place: a database of 70000 MNIST images is 220 MB per copy
+        out = l2_normalise(x).astype(np.float32, copy=False) if self.l2 else np.array(x, dtype=np.float32)
+        out -= self.mean.cpu().numpy()
+        return out
 
     def hparams(self) -> dict:
         return {"dim": int(self.mean.numel()), "l2": self.l2, "centre": self.centre}

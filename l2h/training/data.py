@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from l2h.errors import L2HError
+from l2h.model import FORWARD_ROWS
 
 
 def label_matrix(labels: np.ndarray | None) -> torch.Tensor | None:
@@ -89,7 +90,8 @@ class SplitData(pl.LightningDataModule):
 
     def __init__(self, features: np.ndarray, labels: np.ndarray | None,
                  validation: tuple[np.ndarray, np.ndarray] | None = None, batch_size: int | None = None,
-                 steps: int | None = None, seed: int = 0, rows_only: bool = False, eval_batch_size: int = 4096):
+                 steps: int | None = None, seed: int = 0, rows_only: bool = False,
+                 eval_batch_size: int = FORWARD_ROWS):
         super().__init__()
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise L2HError(f"batch_size must be a positive integer or null (the full batch), got {batch_size!r}")

@@ -16,6 +16,7 @@ from l2h import codes as codes_mod
 from l2h.encoders.base import Encoder
 from l2h.errors import L2HError
 from l2h.losses.base import HashLoss
+from l2h.training.trainer import check_finite
 from l2h.training.validation import split_half_map
 
 OPTIMISERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -62,9 +63,7 @@ class DeepModule(pl.LightningModule):
         scores = self.encoder.score(self.embedded[rows])
         with float32(self.device):
             loss = self.loss(scores.float(), self.targets[rows]) + self.encoder.regulariser().float()
-        if not torch.isfinite(loss):
-            raise L2HError(f"the {type(self.loss).__name__} loss became {loss.item()} at epoch {self.current_epoch}: "
-                           "lower model.lr")
+        check_finite(loss, self)
         self._epoch_losses.append(loss.detach())
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
         return loss

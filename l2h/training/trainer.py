@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 
 import pytorch_lightning as pl
+import torch
 
 from l2h.errors import L2HError
 
@@ -40,6 +41,13 @@ def build_trainer(factory: Callable[..., pl.Trainer], **options) -> pl.Trainer:
     except (TypeError, ValueError, RuntimeError) as exc:
         raise L2HError(f"the trainer settings do not build a Lightning Trainer ({str(exc).splitlines()[0]}): "
                        "check trainer.*") from None
+
+
+def check_finite(loss: torch.Tensor, module: pl.LightningModule) -> None:
+    """A loss that became NaN or infinite ends training with one line (its usual cause: steps too large)."""
+    if not torch.isfinite(loss):
+        raise L2HError(f"the {type(module.loss).__name__} loss became {loss.item()} at epoch {module.current_epoch}: "
+                       "lower model.lr")
 
 
 def fit(module: pl.LightningModule, data: pl.LightningDataModule, factory: Callable | None, max_epochs: int,

@@ -66,7 +66,11 @@ def read_idx(path, setting: str = "data.path") -> np.ndarray:
 
 
 def _scaled(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) * np.float32(SCALE) if x.dtype == np.uint8 else x
+    if x.dtype != np.uint8:
+        return x
+    out = x.astype(np.float32)
+    out *= np.float32(SCALE)  # in place: one float32 copy of the images, not two
+    return out
 
 
 def _find(folder: Path, stem: str) -> Path:
