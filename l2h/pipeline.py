@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from l2h import checkpoint, io, provenance
+from l2h import atomic, checkpoint, checks, provenance
 from l2h.data.dataset import Dataset
 from l2h.data.preprocess import Preprocessor
 from l2h.data.protocols import Protocol, Split
@@ -74,10 +75,7 @@ def _with_image_shape(node, shape):
 
 
 def check_bits(bits) -> int:
-    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 4096:
-        raise L2HError(f"bits={bits!r}: the code length must be a positive integer (8 to 1024 bits are the usual "
-                       "range), e.g. bits=16, 32 or 64")
-    return bits
+    return checks.bits(bits)
 
 
 def build_hasher(cfg: DictConfig, item_shape=None) -> Hasher:
@@ -274,6 +272,24 @@ def warnings_for(data: Dataset, split: Split, relevance: Relevance) -> list[str]
     return found
 
 
+def unscored_radii_warnings(metrics: dict, precision_key: str) -> list[str]:
+    """With ``empty_policy=skip``, precision is nan at a radius where every query's ball is empty (long codes on
+    a small database): no query is left to average. Say so, rather than print a bare nan. Balls nest, so the
+    empty radii are always 0 .. the largest of them."""
+    sweep = [r["radius"] for r in metrics["radius"] if r["empty_fraction"] == 1 and math.isnan(r[precision_key])]
+    ball = [b["radius"] for b in metrics["ranking"].get("hamming_ball", [])
+            if b["empty_fraction"] == 1 and math.isnan(b["precision"])]
+    missing = [*([f"{precision_key} at radius 0 to {max(sweep)}"] if sweep else []),
+               *([f"ranking.hamming_ball's precision at radius 0 to {max(ball)}"] if ball else [])]
+    if not missing:
+        return []
+    verb = "is" if len(missing) == 1 else "are"
+    return [f"{' and '.join(missing)} {verb} nan: every query's Hamming ball there is empty "
+            f"({metrics['bits']}-bit codes of {metrics['n_database']} database items lie farther apart), and "
+            "eval.empty_policy=skip leaves no query to average; eval.empty_policy=zero scores an empty ball 0, "
+            "a larger eval.max_radius or fewer bits finds candidates"]
+
+
 def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, data: Dataset, split: Split,
                    folder: RunFolder, ckpt: Path, train_seconds: float, training: dict | None = None,
                    notes: list[str] | None = None, evaluated_from: str | None = None) -> dict:
@@ -325,6 +341,7 @@ def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, d
         "environment": provenance.record(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    metrics["warnings"] += unscored_radii_warnings(metrics, f"precision_at_{settings.k}")
     files = ["model.ckpt"] if "model.ckpt" in folder.staged else []
     for file_name, png in (("radius.png", report.radius_plot(metrics)), ("pr.png", report.pr_plot(metrics))):
         if png is not None:
@@ -336,7 +353,7 @@ def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, d
     if "logs" in folder.staged:
         files.append("logs")
     metrics["files"] = files
-    folder.commit(io.json_bytes(metrics))
+    folder.commit(atomic.json_bytes(metrics))
     return metrics
 
 
@@ -354,11 +371,19 @@ def codes_archive(data: Dataset, split: Split, query_codes: np.ndarray, db_codes
 
 
 def objective(cfg: DictConfig, metrics: dict) -> float | None:
-    """What a sweeper optimises: ``optimized_metric`` (default ``validation_map``) of the run's metrics, a
-    dotted path such as ``ranking.map_at.1000`` allowed."""
+    """What a sweeper optimises: ``optimized_metric`` (train.yaml: ``validation_map``) of the run's metrics, a
+    dotted path such as ``ranking.map_at.1000`` allowed; None where the metric was not measured (no validation
+    split) or no metric is named. A path that names nothing in the metrics is refused: a sweeper would otherwise
+    optimise nothing."""
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
     value = metrics
-    for part in str(cfg.get("optimized_metric") or "validation_map").split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+    for part in str(metric).split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise L2HError(f"optimized_metric={metric} names nothing in the run's metrics.json (the run itself is "
+                           "written): name a key such as validation_map, map or ranking.map_at.1000")
+        value = value[part]
     return None if value is None else float(value)
 
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from l2h import io
+from l2h import atomic
 from l2h.errors import L2HError
 from l2h.report import summary
 
@@ -21,10 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = summary.gather(args.runs)
-        out = io.ensure_folder(args.out or Path(args.runs[0]))
+        out = atomic.ensure_folder(args.out or Path(args.runs[0]))
         rows, tests = summary.summarise(runs), summary.paired_tests(runs)
         text = summary.markdown(rows, tests)
-        io.write_text(out / "summary.md", text)
+        atomic.write_text(out / "summary.md", text)
         summary.write_csv(rows, out / "summary.csv")
         if tests:
             summary.write_tests_csv(tests, out / "tests.csv")

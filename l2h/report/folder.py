@@ -13,7 +13,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from l2h import io
+from l2h import atomic
 from l2h.errors import L2HError
 
 MANIFEST = "metrics.json"
@@ -21,7 +21,7 @@ MANIFEST = "metrics.json"
 
 class RunFolder:
     def __init__(self, path: str | Path):
-        self.path = io.ensure_folder(Path(path))
+        self.path = atomic.ensure_folder(Path(path))
         self.token = uuid.uuid4().hex[:12]
         self.staged: dict[str, Path] = {}
 
@@ -31,13 +31,13 @@ class RunFolder:
     def stage(self, name: str, data: bytes) -> Path:
         """Write ``name``'s content now, under a hidden name; it appears as ``name`` at commit."""
         target = self._hidden(name)
-        io.write_bytes(target, data)
+        atomic.write_bytes(target, data)
         self.staged[name] = target
         return self.path / name
 
     def stage_folder(self, name: str) -> Path:
         """A hidden folder to fill while the run goes on (training logs); it becomes ``name`` at commit."""
-        target = io.ensure_folder(self._hidden(name))
+        target = atomic.ensure_folder(self._hidden(name))
         self.staged[name] = target
         return target
 
@@ -65,7 +65,7 @@ class RunFolder:
                     os.replace(staged, self.path / name)
             os.replace(self.staged[MANIFEST], self.path / MANIFEST)
         except OSError as exc:
-            raise io.explain(self.path, exc) from None
+            raise atomic.explain(self.path, exc) from None
         shutil.rmtree(aside, ignore_errors=True)
         self.staged.clear()
         return self.path / MANIFEST
@@ -86,13 +86,13 @@ class RunFolder:
 
 def check_writable(path: str | Path) -> None:
     """Refuse, before any work starts, an output folder that cannot be written."""
-    folder = io.ensure_folder(Path(path))
+    folder = atomic.ensure_folder(Path(path))
     probe = folder / f".l2h-write-test.{uuid.uuid4().hex[:8]}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise io.explain(folder, exc) from None
+        raise atomic.explain(folder, exc) from None
     for name in (MANIFEST, "model.ckpt"):
         if (folder / name).is_dir():
             raise L2HError(f"cannot write {folder / name}: a folder of that name is in the way: remove it or "

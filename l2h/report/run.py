@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import math
 
+from l2h.report.axes import integer_ticks, set_value_axis, spaced
+
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
@@ -51,8 +53,8 @@ def _pyplot():
     return plt
 
 
-def radius_plot(metrics: dict) -> bytes:
-    """Precision@k, query time and candidates against Hamming radius, side by side (PNG bytes)."""
+def radius_figure(metrics: dict):
+    """Precision@k, query time and candidates against Hamming radius, side by side."""
     plt = _pyplot()
     radii = [r["radius"] for r in metrics["radius"]]
     key = precision_key(metrics)
@@ -66,31 +68,61 @@ def radius_plot(metrics: dict) -> bytes:
         ax.set_ylabel(label)
         ax.set_xticks(radii)
         ax.grid(alpha=0.3)
-    axes[0].set_ylim(0, 1)
-    if any(r["mean_candidates"] > 0 for r in metrics["radius"]):
-        axes[2].set_yscale("log")
+        if field == key:
+            ax.set_ylim(0, 1.02)
+            if all(math.isnan(v) for v in values):  # the reason is in metrics.json's warnings
+                ax.text(0.5, 0.5, "no query has a candidate\nwithin these radii", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=9)
+        else:
+            set_value_axis(ax, values)
     fig.suptitle(f"{metrics['model']}, {metrics['bits']} bits, {metrics['dataset']} ({metrics['protocol']}), "
                  f"mAP {_fmt(metrics['map'], 4)}")
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
-def pr_plot(metrics: dict) -> bytes | None:
-    """Precision against recall of hash lookup within each Hamming radius; None when the run has no ranking."""
+def radius_plot(metrics: dict) -> bytes:
+    """:func:`radius_figure` as PNG bytes."""
+    return _png(radius_figure(metrics))
+
+
+def pr_figure(metrics: dict):
+    """Precision against recall of hash lookup within each Hamming radius, and the fraction of queries whose ball
+    is empty by radius (their precision follows ``eval.empty_policy``); None when the run has no ranking."""
     ball = metrics.get("ranking", {}).get("hamming_ball")
     if not ball:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot([b["recall"] for b in ball], [b["precision"] for b in ball], marker=".")
-    for b in ball[:6]:  # the first radii, where a hash table is used; further out the points crowd together
-        ax.annotate(f"r={b['radius']}", (b["recall"], b["precision"]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")
+    fig, (ax, empty_ax) = plt.subplots(1, 2, figsize=(9.5, 4), gridspec_kw={"width_ratios": [1.2, 1]})
+    points = [(b["recall"], b["precision"]) for b in ball]
+    dots = "." if len(points) <= 65 else None  # a long code's hundreds of radii: a line, not a smear of dots
+    ax.plot(*zip(*points), marker=dots)
+    for i in spaced(points, min_gap=0.1):  # both axes span 0..1: labels a tenth of the plot apart
+        ax.annotate(f"r={ball[i]['radius']}", points[i], fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.set_title(f"{metrics['model']}, {metrics['bits']} bits: Hamming-ball precision-recall", fontsize=9)
+    ax.set_title("Hamming-ball precision-recall", fontsize=9)
     ax.grid(alpha=0.3)
+
+    # up to the first radius where no ball is empty (at least the sweep's radii), where the fraction stays 0
+    last = next((b["radius"] for b in ball if b["empty_fraction"] == 0), ball[-1]["radius"])
+    shown = [b for b in ball if b["radius"] <= max(last, len(metrics.get("radius", [])) - 1)]
+    empty_ax.plot([b["radius"] for b in shown], [b["empty_fraction"] for b in shown], marker=dots, color="tab:red")
+    empty_ax.set_ylim(0, 1.02)
+    empty_ax.set_xlabel("Hamming radius")
+    empty_ax.set_ylabel("fraction of queries with an empty ball")
+    empty_ax.set_title(f"empty balls (eval.empty_policy={metrics.get('eval', {}).get('empty_policy', 'skip')})",
+                       fontsize=9)
+    integer_ticks(empty_ax)
+    empty_ax.grid(alpha=0.3)
+    fig.suptitle(f"{metrics['model']}, {metrics['bits']} bits, {metrics['dataset']}", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+def pr_plot(metrics: dict) -> bytes | None:
+    """:func:`pr_figure` as PNG bytes; None when the run has no ranking."""
+    fig = pr_figure(metrics)
+    return None if fig is None else _png(fig)

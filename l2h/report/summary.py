@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from l2h import io as l2h_io
+from l2h import atomic
 from l2h.errors import L2HError
+from l2h.report.axes import clipped_errors, dodge, integer_ticks, set_value_axis
 
 GROUP = ("dataset", "protocol", "model", "bits")
 REQUIRED = {"model": str, "bits": int, "dataset": str, "protocol": str, "seed": int, "map": (int, float, type(None)),
@@ -105,6 +106,12 @@ def interval(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
 
 
+def _finite_mean(values) -> float:
+    """The mean of the values that are numbers; nan when none is (every seed's ball empty at that radius)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def precision_field(run: dict) -> str:
     return f"precision_at_{run.get('eval', {}).get('k', 10)}"
 
@@ -133,11 +140,17 @@ def summarise(runs: list[dict]) -> list[dict]:
         ]
         balls = [m["ranking"]["hamming_ball"] for m in members if m.get("ranking", {}).get("hamming_ball")]
         if balls:
-            row["pr_curve"] = [{"precision": float(np.nanmean([b[r]["precision"] for b in balls])),
-                                "recall": float(np.nanmean([b[r]["recall"] for b in balls]))}
+            row["pr_curve"] = [{"precision": _finite_mean([b[r]["precision"] for b in balls]),
+                                "recall": _finite_mean([b[r]["recall"] for b in balls])}
                                for r in range(min(len(b) for b in balls))]
         rows.append(row)
     return rows
+
+
+def wilcoxon_smallest_p(pairs: int) -> float:
+    """The smallest two-sided p the exact Wilcoxon signed-rank test can give over ``pairs`` pairs (every difference
+    of one sign): 2 / 2^n, 0.5 at 2 seeds, 0.0625 at 5. Below 6 seeds it cannot reach 0.05 whatever the data."""
+    return 2.0 / 2 ** pairs
 
 
 def paired_tests(runs: list[dict], metric: str = "map") -> list[dict]:
@@ -159,7 +172,8 @@ def paired_tests(runs: list[dict], metric: str = "map") -> list[dict]:
             t_p = float(stats.ttest_rel(x, y).pvalue) if np.std(diff) > 0 else (1.0 if diff.mean() == 0 else 0.0)
             tests.append({"dataset": dataset, "protocol": protocol, "bits": bits, "a": a, "b": b,
                           "seeds": len(seeds), f"mean_{metric}_a": float(x.mean()), f"mean_{metric}_b": float(y.mean()),
-                          "wilcoxon_p": wilcoxon_p, "paired_t_p": t_p})
+                          "wilcoxon_p": wilcoxon_p, "paired_t_p": t_p,
+                          "wilcoxon_min_p": wilcoxon_smallest_p(len(seeds))})
     return tests
 
 
@@ -189,8 +203,16 @@ def markdown(rows: list[dict], tests: list[dict]) -> str:
         lines += ["", "| dataset | protocol | bits | model A | model B | seeds | mAP A | mAP B | Wilcoxon p | paired t p |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for t in tests:
+            mark = " †" if t["wilcoxon_min_p"] > 0.05 else ""
             lines.append(f"| {t['dataset']} | {t['protocol']} | {t['bits']} | {t['a']} | {t['b']} | {t['seeds']} | "
-                         f"{t['mean_map_a']:.4f} | {t['mean_map_b']:.4f} | {t['wilcoxon_p']:.3g} | {t['paired_t_p']:.3g} |")
+                         f"{t['mean_map_a']:.4f} | {t['mean_map_b']:.4f} | {t['wilcoxon_p']:.3g}{mark} | "
+                         f"{t['paired_t_p']:.3g} |")
+        few = sorted({t["seeds"] for t in tests if t["wilcoxon_min_p"] > 0.05})
+        if few:
+            lines += ["", "† With " + " or ".join(f"{n} seeds" for n in few) + " the Wilcoxon signed-rank test "
+                      "cannot give a p below " + " or ".join(f"{wilcoxon_smallest_p(n):.3g}" for n in few)
+                      + ", whatever the differences: it cannot show a difference at the 0.05 level; 6 seeds or more "
+                      "can. The paired t-test can, if the differences are roughly normal."]
     return "\n".join(lines) + "\n"
 
 
@@ -204,7 +226,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
             for i, x in enumerate(r["radius"]):
                 out.writerow([*(r[k] for k in GROUP), len(r["seeds"]), i, *r["map"], *x["precision"],
                               *x["mean_candidates"], *x["mean_query_ms"], x["empty_fraction"][0]])
-        l2h_io.write_text(path, f.getvalue())
+        atomic.write_text(path, f.getvalue())
 
 
 def write_tests_csv(tests: list[dict], path: Path) -> None:
@@ -212,7 +234,7 @@ def write_tests_csv(tests: list[dict], path: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(tests[0]))
         writer.writeheader()
         writer.writerows(tests)
-        l2h_io.write_text(path, f.getvalue())
+        atomic.write_text(path, f.getvalue())
 
 
 def pareto_frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -225,55 +247,75 @@ def pareto_frontier(points: list[tuple[float, float]]) -> list[tuple[float, floa
     return sorted(frontier)
 
 
-def _save(fig, ax, path: Path, xlabel: str, ylabel: str, log: bool = False) -> Path:
-    import matplotlib.pyplot as plt
+FIGURES = ("precision_by_radius.png", "time_by_radius.png", "candidates_by_radius.png", "map_by_bits.png",
+           "pr_curves.png", "quality_vs_qps.png")
 
+
+def _finish(fig, ax, xlabel: str, ylabel: str):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if log:
-        ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    l2h_io.write_with(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
-    return path
+    return fig
 
 
-def plot(rows: list[dict], folder: Path) -> list[Path]:
+def _series_label(row: dict) -> str:
+    return f"{row['model']} {row['bits']}b ({row['dataset']})"
+
+
+def figures(rows: list[dict]) -> dict:
+    """The summary's figures by file name: each radius metric against radius (models side by side, 95% intervals
+    clipped to the metric's range), mAP against bits, the precision-recall curves, and quality against queries
+    per second with each point's radius."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
+    made = {}
     k = rows[0].get("precision_at", "10") if rows else "10"
-    for field, label, name, log in (("precision", f"precision@{k}", "precision_by_radius.png", False),
-                                    ("mean_query_ms", "mean query time (ms)", "time_by_radius.png", True),
-                                    ("mean_candidates", "mean candidates", "candidates_by_radius.png", True)):
+    for field, label, name, high in (("precision", f"precision@{k}", FIGURES[0], 1.0),
+                                     ("mean_query_ms", "mean query time (ms)", FIGURES[1], math.inf),
+                                     ("mean_candidates", "mean candidates", FIGURES[2], math.inf)):
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        for r in rows:
+        values, tops = [], []
+        for i, r in enumerate(rows):
             means = [x[field][0] for x in r["radius"]]
-            halves = [x[field][1] for x in r["radius"]]
-            ax.errorbar(range(len(means)), means, yerr=halves, marker="o", capsize=3,
-                        label=f"{r['model']} {r['bits']}b ({r['dataset']})")
-        written.append(_save(fig, ax, folder / name, "Hamming radius", label, log))
+            errors = clipped_errors(means, [x[field][1] for x in r["radius"]], 0.0, high)
+            ax.errorbar([radius + dodge(i, len(rows)) for radius in range(len(means))], means, yerr=errors,
+                        marker="o", ms=4, capsize=3, label=_series_label(r))
+            values += means
+            tops += list(np.asarray(means) + errors[1])
+        if high == 1.0:
+            ax.set_ylim(0, 1.02)
+        else:
+            set_value_axis(ax, values, tops)
+        integer_ticks(ax)
+        made[name] = _finish(fig, ax, "Hamming radius", label)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     models = sorted({(r["model"], r["dataset"]) for r in rows})
-    for model, dataset in models:
+    for i, (model, dataset) in enumerate(models):
         mine = sorted((r for r in rows if r["model"] == model and r["dataset"] == dataset), key=lambda r: r["bits"])
-        ax.errorbar([r["bits"] for r in mine], [r["map"][0] for r in mine], yerr=[r["map"][1] for r in mine],
-                    marker="o", capsize=3, label=f"{model} ({dataset})")
-    written.append(_save(fig, ax, folder / "map_by_bits.png", "bits", "mAP (Hamming ranking)"))
+        means = [r["map"][0] for r in mine]
+        ax.errorbar([r["bits"] * 2 ** dodge(i, len(models), spread=0.15) for r in mine], means,
+                    yerr=clipped_errors(means, [r["map"][1] for r in mine], 0.0, 1.0), marker="o", ms=4, capsize=3,
+                    label=f"{model} ({dataset})")
+    bits = sorted({r["bits"] for r in rows})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(bits, [str(b) for b in bits])
+    ax.minorticks_off()
+    made[FIGURES[3]] = _finish(fig, ax, "bits", "mAP (Hamming ranking)")
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for r in rows:
         if "pr_curve" in r:
-            ax.plot([p["recall"] for p in r["pr_curve"]], [p["precision"] for p in r["pr_curve"]], marker=".",
-                    label=f"{r['model']} {r['bits']}b ({r['dataset']})")
+            ax.plot([p["recall"] for p in r["pr_curve"]], [p["precision"] for p in r["pr_curve"]],
+                    marker="." if len(r["pr_curve"]) <= 65 else None, label=_series_label(r))
     ax.set_title("Hamming-ball precision-recall (mean over seeds)", fontsize=9)
-    written.append(_save(fig, ax, folder / "pr_curves.png", "recall", "precision"))
+    made[FIGURES[4]] = _finish(fig, ax, "recall", "precision")
 
     # quality against queries per second, every (model, bits, radius) a point, as ann-benchmarks draws it
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -281,11 +323,28 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
     for r in rows:
         xs = [x["precision"][0] for x in r["radius"]]
         qps = [1000 / x["mean_query_ms"][0] if x["mean_query_ms"][0] > 0 else float("nan") for x in r["radius"]]
-        ax.scatter(xs, qps, s=14, label=f"{r['model']} {r['bits']}b")
+        dots = ax.scatter(xs, qps, s=14, label=f"{r['model']} {r['bits']}b")
+        for radius, (x, q) in enumerate(zip(xs, qps)):
+            if not (math.isnan(x) or math.isnan(q)):
+                ax.annotate(f"r{radius}", (x, q), fontsize=6, xytext=(3, 2), textcoords="offset points",
+                            color=dots.get_facecolor()[0])
         points += [(x, q) for x, q in zip(xs, qps) if not (math.isnan(x) or math.isnan(q))]
     frontier = pareto_frontier(points)
     if frontier:
         ax.plot(*zip(*frontier), color="black", lw=1, label="Pareto frontier")
-    written.append(_save(fig, ax, folder / "quality_vs_qps.png", "precision@10", "queries per second",
-                         log=True))
+    set_value_axis(ax, [q for _, q in points])
+    ax.set_title("each point: one Hamming radius (r0 = the code's own bucket)", fontsize=9)
+    made[FIGURES[5]] = _finish(fig, ax, f"precision@{k}", "queries per second")
+    return made
+
+
+def plot(rows: list[dict], folder: Path) -> list[Path]:
+    """Write :func:`figures` into ``folder`` as PNG files."""
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, fig in figures(rows).items():
+        atomic.write_with(folder / name, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
+        plt.close(fig)
+        written.append(folder / name)
     return written
