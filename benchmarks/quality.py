@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from l2h.io import write_json, write_text  # noqa: E402
+from l2h.atomic import write_json, write_text  # noqa: E402
 
 CLASSIC = ["lsh", "pcah", "itq", "sh", "ksh", "sdh", "lfh", "cosdish"]
 GRH = ["grh_tutorial", "grh_svm", "grh_kernel", "grh_mlp"]

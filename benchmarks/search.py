@@ -143,16 +143,16 @@ def bench_tutorial(path, radii, bits=16, seed=0):
     side); the tutorial answers one query at a time, l2h the batch."""
     from sklearn.model_selection import train_test_split
 
-    from l2h.data.loaders import load_dataset
+    from l2h.data import DataSource
 
-    data = load_dataset("mat", path)
+    data = DataSource("cifar10_gist", "mat", path).load()
     x = data.features / np.linalg.norm(data.features, axis=1, keepdims=True)  # not l2_normalise: it brings torch
     x = x - x.mean(axis=0)
     rest, query = train_test_split(np.arange(data.n), test_size=0.002, random_state=42)
     database, train = train_test_split(rest, test_size=0.02, random_state=42)
     query = np.concatenate([query, train])
     planes = np.random.RandomState(seed).randn(x.shape[1], bits)
-    db_bits, q_bits = x[database] @ planes >= 0, x[query] @ planes >= 0
+    db_bits, q_bits = codes_mod.is_one(x[database] @ planes), codes_mod.is_one(x[query] @ planes)
     powers = 1 << np.arange(bits)  # bit i has weight 2^i: the same bucket numbers as l2h's packed codes
     table = defaultdict(list)
     for i, key in enumerate(db_bits.dot(powers)):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import l2h
-from l2h import io as l2h_io
+from l2h import atomic
 from l2h.data.preprocess import Preprocessor
 from l2h.encoders.base import build, class_path
 from l2h.errors import L2HError
@@ -71,7 +71,7 @@ def rebuild(spec: dict, state: dict[str, torch.Tensor], source: str) -> HashMode
 
 def save(path: str | Path, model: HashModel, meta: dict) -> Path:
     """Write atomically: the old file or the new one is at ``path``, never half of either."""
-    return l2h_io.write_bytes(path, to_bytes(model, meta))
+    return atomic.write_bytes(path, to_bytes(model, meta))
 
 
 def to_bytes(model: HashModel, meta: dict) -> bytes:

@@ -2,7 +2,7 @@
 to clearly beat LSH, stops early on a validation split and restores the best epoch, logs through Lightning's
 logger), the CNN encoder (shapes, checkpoint round trip, a tiny image set trained end to end, GRH with it as
 partitioner), the classifier baseline (codes are exactly the predicted class's codeword) and the class-posterior
-ranking's exact mAP against a brute-force sort. Settings and their YAML defaults, refused settings."""
+ranking's exact mAP against a brute-force sort; refused settings. (YAML against Python defaults: test_defaults.py.)"""
 
 import functools
 import json
@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from omegaconf import OmegaConf
 
-from l2h import checkpoint
+from l2h import checkpoint, pipeline
 from l2h.codes import from_scores, pack
 from l2h.data.preprocess import Preprocessor
 from l2h.encoders import MLP
@@ -28,10 +27,9 @@ from l2h.hashers.grh import GRH
 from l2h.hashers.lsh import LSH
 from l2h.losses import CSQ, DPSH, DSH, GreedyHash, HashNet, Hinge, OrthoHash
 from l2h.model import HashModel
-from l2h.training.validation import split_half_map
-from tests.conftest import ROOT, blobs
+from tests import brute_force, commands
+from tests.conftest import blobs
 
-CONF = ROOT / "l2h" / "conf"
 QUIET = functools.partial(pl.Trainer, accelerator="cpu", devices=1, logger=False, enable_model_summary=False,
                           enable_progress_bar=False)
 SMALL_MLP = functools.partial(MLP, hidden=32, dropout=0.0)
@@ -106,7 +104,7 @@ def test_early_stopping_on_validation_restores_the_best_epoch(data):
     assert history["epochs"] < 60 and len(history["val_map"]) == history["epochs"]
     assert history["best_epoch"] == int(np.argmax(history["val_map"])) + 1
     assert history["epochs"] - history["best_epoch"] == 2  # stopped after `patience` epochs without a better one
-    restored = split_half_map(codes_of(encoder, validation[0]), validation[1], 16)
+    restored = brute_force.validation_map(codes_of(encoder, validation[0]), validation[1])
     assert restored == pytest.approx(max(history["val_map"]))
 
 
@@ -293,50 +291,7 @@ def test_settings_are_refused_in_one_line():
         DeepHasher(16, SMALL_MLP, CSQ()).fit(np.zeros((10, 4), np.float32), None)
 
 
-DEEP = ["dpsh", "hashnet", "dsh", "csq", "greedyhash", "orthohash", "classifier"]
-# Settings a preset chooses on purpose against the class's generic default, each measured in the README.
-PRESET_CHOICES = {"dpsh": {"lr": 3.0e-4}}
-
-
-def defaults(cls):
-    import inspect
-
-    return {k: p.default for k, p in inspect.signature(cls).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
-@pytest.mark.parametrize("name", DEEP)
-def test_model_yaml_values_equal_the_python_defaults(name):
-    node = OmegaConf.to_container(OmegaConf.load(CONF / "model" / f"{name}.yaml"), resolve=False)
-    assert node["name"] == name and node["encoder"] == "${encoder}"
-    assert node["bits"] == "${bits}" and node["seed"] == "${seed}"
-    cls = Classifier if name == "classifier" else DeepHasher
-    python = defaults(cls)
-    for key, value in node.items():
-        if key in python and not str(value).startswith("${"):
-            expected = PRESET_CHOICES.get(name, {}).get(key, python[key])
-            assert value == expected, f"{name}.{key}: YAML {value!r}, expected {expected!r}"
-    if "loss" in node:
-        from hydra.utils import get_class
-
-        loss_defaults = defaults(get_class(node["loss"]["_target_"]))
-        for key, value in node["loss"].items():
-            if key != "_target_" and not str(value).startswith("${"):
-                assert value == loss_defaults[key], f"{name}.loss.{key}: YAML {value!r}, Python {loss_defaults[key]!r}"
-
-
-def test_cnn_yaml_values_equal_the_python_defaults():
-    node = OmegaConf.to_container(OmegaConf.load(CONF / "encoder" / "cnn.yaml"), resolve=False)
-    python = defaults(CNN)
-    for key, value in node.items():
-        if not key.startswith("_") and key != "seed":
-            assert value == (list(python[key]) if isinstance(python[key], tuple) else python[key]), key
-
-
-def test_grh_cnn_picks_the_cnn_encoder_and_lets_the_command_line_change_it():
-    text = (CONF / "model" / "grh_cnn.yaml").read_text()
-    assert text.startswith("# @package _global_")
-    node = OmegaConf.load(CONF / "model" / "grh_cnn.yaml")
-    assert node.defaults == [{"override /encoder": "cnn"}]
-    assert node.model.name == "grh_cnn" and node.model._target_ == "l2h.hashers.grh.GRH"
-    assert OmegaConf.to_container(node.model)["partitioner"] == "${encoder}"
+def test_grh_cnn_trains_the_cnn_encoder_and_the_command_line_changes_it():
+    hasher = pipeline.build_hasher(commands.config("train", ["model=grh_cnn", "encoder.hidden=24"]))
+    partitioner = hasher.make_partitioner(in_dim=64, bits=8)
+    assert isinstance(hasher, GRH) and isinstance(partitioner, CNN) and partitioner.hidden == 24

@@ -15,7 +15,8 @@ from tests.conftest import blobs
 def test_standardised_partitioner_is_unit_free_and_round_trips(tmp_path, rng):
     x, _ = blobs(rng, classes=4, spread=1.5)
     scaled = x * np.geomspace(1e-3, 1e3, x.shape[1]).astype(np.float32) + 5  # dimensions in wildly different units
-    plain, rescaled = MLP(x.shape[1], 16, hidden=32, standardise=True), MLP(x.shape[1], 16, hidden=32, standardise=True)
+    plain, rescaled = MLP(x.shape[1], 16, hidden=32, anchors=0, standardise=True), \
+        MLP(x.shape[1], 16, hidden=32, anchors=0, standardise=True)
     rescaled.load_state_dict(plain.state_dict())
     plain.fit_inputs(torch.from_numpy(x)).eval(), rescaled.fit_inputs(torch.from_numpy(scaled)).eval()
     with torch.no_grad():  # the same network scores the same items the same way, whatever their units

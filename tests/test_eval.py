@@ -1,11 +1,13 @@
 import numpy as np
 import pytest
 
-from l2h import codes
+from l2h import checkpoint, codes
+from l2h.data import DataSource
 from l2h.errors import L2HError
 from l2h.eval.radius_sweep import radius_sweep
-from l2h.eval.relevance import from_labels
+from l2h.eval.relevance import from_labels, from_neighbours
 from l2h.index import HashIndex
+from tests import brute_force, commands
 from tests.conftest import clustered_codes
 
 
@@ -57,3 +59,33 @@ def test_empty_policy_skip_versus_zero(rng):
     assert (skip.precision_at_k, zero.precision_at_k, skip.empty_fraction) == (1.0, 0.5, 0.5)
     with pytest.raises(L2HError, match="empty_policy"):
         radius_sweep(index, queries, relevance, 0, rerank="hamming", empty_policy="ignore")
+
+
+def test_cosine_ground_truth_is_each_querys_nearest_items_by_angle(rng):
+    # norms spread over two orders of magnitude: the nearest by angle are not the nearest by distance
+    db = rng.normal(size=(400, 6)) * rng.uniform(0.1, 10, (400, 1))
+    queries = rng.normal(size=(15, 6))
+    cosine = from_neighbours(queries, db, k=12, metric="cosine")
+    euclidean = from_neighbours(queries, db, k=12)
+    expected = brute_force.nearest(queries, db, 12, "cosine")
+    assert np.array_equal(cosine.ids.reshape(15, 12), expected)
+    assert not np.array_equal(euclidean.ids.reshape(15, 12), expected)
+
+
+def test_neighbours_metric_cosine_scores_a_run_against_brute_force_cosine_neighbours(tmp_path):
+    """A run on the digits judged by each query's 20 nearest database items by angle (of the preprocessed
+    features, as the codes see them): its mAP equals a brute-force ranking of its own saved codes."""
+    metrics = commands.train(tmp_path, "model=lsh", "bits=16", *commands.FAST, "eval.relevance=neighbours",
+                             "eval.neighbours_metric=cosine", "eval.neighbours_k=20", "eval.save_codes=true")
+    saved = np.load(tmp_path / "codes.npz")
+    model, _ = checkpoint.load(tmp_path / "model.ckpt")
+    features = DataSource("digits", "digits").load().features
+    query_x = model.preprocess.transform(features[saved["query_rows"]])
+    db_x = model.preprocess.transform(features[saved["database_rows"]])
+    nearest = brute_force.nearest(query_x, db_x, 20, "cosine")
+    relevant = np.zeros((len(query_x), len(db_x)), dtype=bool)
+    np.put_along_axis(relevant, nearest, True, axis=1)
+    assert metrics["eval"]["relevance"] == "true nearest neighbours"
+    assert metrics["map"] == pytest.approx(brute_force.hamming_map(saved["query"], saved["database"], relevant))
+    euclidean = brute_force.nearest(query_x, db_x, 20)
+    assert (np.sort(euclidean, 1) != np.sort(nearest, 1)).any()  # the two metrics disagree here

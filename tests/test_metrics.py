@@ -86,9 +86,19 @@ def test_random_cases_match_the_references(rng, bits):
         for t, R in enumerate((5, 100)):
             assert m.ap_at[i, t] == pytest.approx(reference_ap(rel[:R]), nan_ok=True)
         assert m.hits_at[i].tolist() == [rel[:k].sum() for k in (1, 5, 50)]
-        if bits == 4:
-            want = reference_tie_aware_ap(dist, rel) if rel.any() else np.nan
-            assert m.ap_tie_aware[i] == pytest.approx(want, nan_ok=True)
+
+
+def test_tie_aware_ap_is_the_mean_ap_over_every_order_within_ties(rng):
+    bits = 4  # 9 items at 5 distances: every order within ties can be enumerated
+    db = clustered_codes(rng, 9, bits, clusters=3, flip=0.2)
+    queries = clustered_codes(rng, 6, bits, clusters=3, flip=0.2)
+    q_y, db_y = rng.integers(0, 3, 6), rng.integers(0, 3, 9)
+    m = ranking_metrics(queries, db, from_labels(q_y, db_y), bits)
+    for i in range(6):
+        order, dist = ranked(queries[i], db)
+        rel = db_y[order] == q_y[i]
+        assert m.ap_tie_aware[i] == pytest.approx(reference_tie_aware_ap(dist, rel), nan_ok=True)
+    assert np.isfinite(m.ap_tie_aware).sum() >= 4  # most queries have a relevant item to rank
 
 
 def test_multilabel_and_neighbour_relevance(rng):
