@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# numba's compiled kernels go to a cache outside the checkout, so a fresh clone at the same path (CI) loads them
+# instead of compiling them again (the index kernels alone: about 30 s of CPU)
+export NUMBA_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/l2h/numba
 
-.PHONY: setup train test test-all bench
+.PHONY: setup train test test-slow test-all bench
 
 setup: $(VENV)/.installed
 
@@ -19,7 +22,11 @@ train: setup
 test: setup
 	$(PY) -m pytest -q
 
-# The slow tests read ../shared/data (or L2H_DATA) and skip without it.
+# The slow tests: the installed wheel, DDP, Dask, long training; those that read ../shared/data (or L2H_DATA) skip
+# without it. CI runs `make test` then `make test-slow`.
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 

@@ -1,9 +1,5 @@
 """The posterior-codes benchmark's helpers against independent references: l2h's evaluator, brute force, and
-the classifier baseline trained through train.py."""
-
-import json
-import subprocess
-import sys
+the classifier baseline trained through train.py's function."""
 
 import numpy as np
 import pytest
@@ -12,7 +8,7 @@ from benchmarks.posterior_codes import measure, ranking_map, thermometer
 from l2h.codes import hamming_matrix, pack
 from l2h.eval.metrics import ranking_metrics
 from l2h.eval.relevance import from_labels
-from tests.conftest import ROOT
+from tests import commands
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -42,10 +38,8 @@ def test_thermometer_distance_counts_the_thresholds_between_two_posteriors():
 def test_the_codeword_row_is_what_train_py_scores_for_the_classifier(tmp_path):
     overrides = ["data=digits", "bits=16", "seed=0", "model.epochs=3"]
     found = measure(overrides[:1], 16, 0, ["model.epochs=3"])
-    subprocess.run([sys.executable, str(ROOT / "train.py"), "model=classifier", *overrides, "trainer=cpu",
-                    "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}"], check=True, cwd=ROOT,
-                   capture_output=True)
-    trained = json.loads((tmp_path / "metrics.json").read_text())
+    trained = commands.train(tmp_path, "model=classifier", *overrides, "trainer=cpu",
+                             "trainer.enable_progress_bar=false")
     assert found["codeword"] == pytest.approx(trained["map"], abs=1e-9)
     assert 0 < found["codeword"] <= found["ceiling"] + 0.05
     assert 0.5 < found["accuracy"] <= 1

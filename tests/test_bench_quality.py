@@ -5,6 +5,7 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 
 from benchmarks.quality import RunCache, fingerprint
 from tests.conftest import ROOT
@@ -63,6 +64,7 @@ def test_the_fingerprint_follows_the_code(tmp_path):
     assert fingerprint(copy) != before
 
 
+@pytest.mark.slow  # ten full GRH rounds on 6500 x 512 items
 def test_the_speed_section_trains_all_ten_rounds_on_each_device(tmp_path, rng):
     import scipy.io
     import torch

@@ -1,38 +1,32 @@
 """Every deep model= option through the commands users type: train.py trains it (one Hydra multirun over all of
 them), and evaluate.py, given each checkpoint, scores the codes exactly as the training run did. On the
-embedded digits by default; on MNIST's raw pixels through the CNN in the slow suite."""
-
-import json
-import subprocess
-import sys
+embedded digits by default; on MNIST's raw pixels through the CNN in the slow suite. The commands' entry points
+run in this process (tests/commands.py)."""
 
 import pytest
 
-from tests.conftest import ROOT, shared_file
+from tests import commands
+from tests.conftest import shared_file
 
 DEEP = ["dpsh", "hashnet", "dsh", "csq", "greedyhash", "orthohash", "classifier", "grh_cnn"]
 # ++: a sweep first composes its overrides with the default model, which counts no epochs
 FAST = ["trainer.enable_progress_bar=false", "bits=16", "++model.epochs=2", "eval.max_radius=1"]
 
 
-def sweep(script, folder, *args):
-    done = subprocess.run([sys.executable, str(ROOT / script), "-m", *args, f"hydra.sweep.dir={folder}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=3000)
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = [json.loads(p.read_text()) for p in folder.glob("*/metrics.json")]
-    return {metrics["model"]: metrics for metrics in runs}
+def sweep(command, folder, *args):
+    return {metrics["model"]: metrics for metrics in commands.sweep(command, folder, *args).values()}
 
 
 def train_then_evaluate(tmp_path, models, data, protocol, encoder=()):
     grh = [m for m in models if m.startswith("grh")]
     deep = [m for m in models if m not in grh]
-    trained = sweep("train.py", tmp_path / "deep", f"model={','.join(deep)}", *data, *encoder, *protocol, *FAST)
+    trained = sweep("train", tmp_path / "deep", f"model={','.join(deep)}", *data, *encoder, *protocol, *FAST)
     if grh:  # GRH counts rounds and steps, not epochs
-        trained |= sweep("train.py", tmp_path / "grh", f"model={','.join(grh)}", *data, *encoder, *protocol,
+        trained |= sweep("train", tmp_path / "grh", f"model={','.join(grh)}", *data, *encoder, *protocol,
                          *[a for a in FAST if "epochs" not in a], "++model.rounds=1", "++model.steps=20")
     assert sorted(trained) == sorted(models)
     checkpoints = ",".join(m["checkpoint"] for m in trained.values())
-    evaluated = sweep("evaluate.py", tmp_path / "eval", f"ckpt_path={checkpoints}", *data, *protocol,
+    evaluated = sweep("evaluate", tmp_path / "eval", f"ckpt_path={checkpoints}", *data, *protocol,
                       "eval.max_radius=1")
     for name, metrics in trained.items():
         assert evaluated[name]["map"] == pytest.approx(metrics["map"], abs=1e-9), name

@@ -1,8 +1,9 @@
 """Beyond one process: data-parallel training through Lightning's DDP (two CPU processes, gloo) gives the
-one-process result up to floating-point order, and a sweep runs its jobs in parallel through Hydra's joblib
-launcher and is gathered by the summary."""
+one-process result up to floating-point order (slow suite: it starts processes), and a sweep runs its jobs in
+parallel through Hydra's joblib launcher and is gathered by the summary."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 
 from l2h import checkpoint
+from l2h.cli import summary
 from l2h.data.source import DataSource
 from l2h.training.data import StepBatches
+from tests import commands
 from tests.conftest import ROOT
 
 FAST = ["trainer.enable_progress_bar=false", "protocol.n_query=100", "protocol.n_train=600", "eval.compute_map=true"]
@@ -34,6 +37,7 @@ def test_processes_share_every_batch_exactly(batch_size, world):
         assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     one = train(tmp_path / "one", "trainer=cpu")
     two = train(tmp_path / "two", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
@@ -52,15 +56,10 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
 
 def test_a_joblib_sweep_runs_jobs_in_parallel_and_is_summarised(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=joblib",
-                           "hydra.launcher.n_jobs=2", "model=lsh,grh_svm", "seed=0,1", "bits=16", "trainer=cpu", *FAST,
-                           f"hydra.sweep.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    runs = commands.sweep("train", tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=lsh,grh_svm",
+                          "seed=0,1", "bits=16", "trainer=cpu", *FAST)
     assert len(runs) == 4
-    assert len({r["environment"]["pid"] for r in runs}) > 1  # the jobs ran in more than one worker process
-    done = subprocess.run([sys.executable, "-m", "l2h.summary", str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert len({r["environment"]["pid"] for r in runs.values()} - {os.getpid()}) > 1  # in more than one worker
+    assert summary.main([str(tmp_path)]) == 0
     table = (tmp_path / "summary.md").read_text()
     assert "| digits | standard | grh_svm | 16 | 2 |" in table and "| digits | standard | lsh | 16 | 2 |" in table

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +37,6 @@ from l2h.index import (  # noqa: E402
     storage,
 )
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                         HealthCheck.function_scoped_fixture])
 PREFIX = struct.Struct("<8sIIQ")
 
 
@@ -163,7 +161,6 @@ def saved(tmp_path_factory):
 
 # ---------------------------------------------------------------------------------------------- raw damage
 
-@SETTINGS
 @given(name=st.sampled_from(sorted(INDEXES)), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
                                                                        st.integers(1, 255)), min_size=1, max_size=4),
        mmap=st.booleans())
@@ -330,7 +327,6 @@ def forge(index, rng, edits: int):
     return meta, arrays
 
 
-@SETTINGS
 @given(name=st.sampled_from(sorted(INDEXES)), seed=st.integers(0, 2**32 - 1), edits=st.integers(1, 3))
 def test_forged_arrays_are_refused_or_consistent(tmp_path, name, seed, edits):
     meta, arrays = forge(INDEXES[name], np.random.default_rng(seed), edits)

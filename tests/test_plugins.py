@@ -1,13 +1,14 @@
 """A user's own hasher (and the encoder it returns), defined in their own module and named by ``_target_`` in
-their own YAML, runs through train.py and evaluate.py without touching l2h."""
+their own YAML, runs through train.py and evaluate.py (their functions, in this process) without touching l2h."""
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 
-from tests.conftest import ROOT
+import pytest
+
+from l2h.errors import L2HError
+from tests import commands
 
 USER_MODULE = '''
 """A user's hasher: per-bit thresholds at the median of random projections (balanced bits)."""
@@ -58,34 +59,26 @@ seed: ${seed}
 spread: 1.0
 '''
 
-FAST = ["trainer=cpu", "trainer.enable_progress_bar=false", "protocol.n_query=60", "protocol.n_train=300"]
-
-
-def test_a_users_hasher_trains_and_evaluates_through_the_commands(tmp_path):
+def test_a_users_hasher_trains_and_evaluates_through_the_commands(tmp_path, monkeypatch):
     (tmp_path / "my_hashers.py").write_text(textwrap.dedent(USER_MODULE))
     (tmp_path / "conf" / "model").mkdir(parents=True)
     (tmp_path / "conf" / "model" / "median.yaml").write_text(textwrap.dedent(USER_YAML))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_hashers", raising=False)  # removed again when the test ends
     run_dir = tmp_path / "run"
-    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=median", "bits=16", *FAST,
-                           f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert done.returncode == 0, done.stderr
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = commands.train(run_dir, "model=median", "bits=16", *commands.FAST,
+                             f"hydra.searchpath=[file://{tmp_path / 'conf'}]")
     assert metrics["model"] == "median" and len(metrics["training"]["thresholds"]) == 16
     # balanced bits: each bit is 1 for about half of the training items, so the codes are far from constant
     assert 0.05 < metrics["map"] < 1
+    assert json.loads((run_dir / "metrics.json").read_text())["map"] == metrics["map"]
 
-    again = tmp_path / "again"
-    done = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"ckpt_path={run_dir / 'model.ckpt'}",
-                           f"hydra.run.dir={again}"], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert json.loads((again / "metrics.json").read_text())["map"] == metrics["map"]
+    again = commands.evaluate(tmp_path / "again", f"ckpt_path={run_dir / 'model.ckpt'}")
+    assert again["map"] == metrics["map"]
 
     # without the user's module on the path, the checkpoint is refused in one line, not unpickled or guessed
-    bare = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"ckpt_path={run_dir / 'model.ckpt'}",
-                           f"hydra.run.dir={tmp_path / 'bare'}"], capture_output=True, text=True, env=bare,
-                          cwd=ROOT, timeout=600)
-    assert done.returncode == 2 and "my_hashers" in done.stderr and "Traceback" not in done.stderr
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    del sys.modules["my_hashers"]
+    with pytest.raises(L2HError, match="my_hashers") as caught:
+        commands.evaluate(tmp_path / "bare", f"ckpt_path={run_dir / 'model.ckpt'}")
+    assert "\n" not in str(caught.value)

@@ -1,5 +1,6 @@
 """After training: index.py encodes the database into one artefact and search.py answers raw query vectors
-with exactly the ids brute force over the same codes finds, mapped back to rows (or to the user's ids)."""
+with exactly the ids brute force over the same codes finds, mapped back to rows (or to the user's ids). The
+commands' library functions run in this process; one subprocess per command checks the shell's exit 2."""
 
 import subprocess
 import sys
@@ -10,16 +11,10 @@ import pytest
 from l2h import Searcher, checkpoint, codes
 from l2h.data import DataSource
 from l2h.errors import L2HError
+from l2h.index import parallel
+from l2h.search_runs import index_table
+from tests import commands
 from tests.conftest import ROOT
-
-FAST = ["trainer=cpu", "trainer.enable_progress_bar=false", "protocol.n_query=60", "protocol.n_train=300"]
-
-
-def run(script, *args):
-    done = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 def brute_force_knn(query_codes, db_codes, k):
@@ -28,26 +23,24 @@ def brute_force_knn(query_codes, db_codes, k):
     return np.take_along_axis(dist, order, 1), order
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("train")
-    run("train.py", "model=grh_svm", "bits=16", "model.rounds=2", "model.steps=10", *FAST, f"hydra.run.dir={out}")
-    return out / "model.ckpt"
+@pytest.fixture
+def trained(trained_checkpoint, monkeypatch):
+    monkeypatch.setattr(parallel, "_threads", parallel.get_num_threads())  # search.py threads=N sets it for good
+    return trained_checkpoint
 
 
 def test_index_then_search_equals_brute_force_mapped_to_rows(trained, tmp_path):
     features = DataSource("digits", "digits").load().features
     queries = features[::97] + 0.5  # raw vectors, not database rows
     np.save(tmp_path / "queries.npy", queries)
-    done = run("index.py", f"ckpt_path={trained}", f"out={tmp_path / 'db.l2h'}", "progress=false",
-               f"hydra.run.dir={tmp_path / 'i'}")
-    assert "indexed 1797 items" in done.stdout
-    run("search.py", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}", "k=25",
-        f"out={tmp_path / 'knn.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's'}")
-    run("search.py", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}", "radius=2",
-        "threads=1", f"out={tmp_path / 'range.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's2'}")
-    run("search.py", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}", "k=25",
-        "radius=1", f"out={tmp_path / 'within.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's3'}")
+    summary = commands.index(tmp_path / "i", f"ckpt_path={trained}", f"out={tmp_path / 'db.l2h'}")
+    assert "indexed 1797 items" in index_table(summary)
+    commands.search(tmp_path / "s", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}",
+                    "k=25", f"out={tmp_path / 'knn.npz'}")
+    commands.search(tmp_path / "s2", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}",
+                    "radius=2", "threads=1", f"out={tmp_path / 'range.npz'}")
+    commands.search(tmp_path / "s3", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}",
+                    "k=25", "radius=1", f"out={tmp_path / 'within.npz'}")
 
     model, _ = checkpoint.load(trained)
     q, db = model.encode(queries), model.encode(features)
@@ -76,10 +69,10 @@ def test_user_ids_come_back_in_place_of_rows(trained, tmp_path):
     user_ids = np.arange(len(features), dtype=np.int64)[::-1] * 10 + 7
     np.save(tmp_path / "ids.npy", user_ids)
     np.save(tmp_path / "queries.npy", features[:5])
-    run("index.py", f"ckpt_path={trained}", f"ids_path={tmp_path / 'ids.npy'}", f"out={tmp_path / 'db.l2h'}",
-        "progress=false", f"hydra.run.dir={tmp_path / 'i'}")
-    run("search.py", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}", "k=1",
-        f"out={tmp_path / 'r.npz'}", "progress=false", f"hydra.run.dir={tmp_path / 's'}")
+    commands.index(tmp_path / "i", f"ckpt_path={trained}", f"ids_path={tmp_path / 'ids.npy'}",
+                   f"out={tmp_path / 'db.l2h'}")
+    commands.search(tmp_path / "s", f"index_path={tmp_path / 'db.l2h'}", f"queries.path={tmp_path / 'queries.npy'}",
+                    "k=1", f"out={tmp_path / 'r.npz'}")
     I = np.load(tmp_path / "r.npz")["I"][:, 0]
     model, _ = checkpoint.load(trained)
     dist = codes.hamming_matrix(model.encode(features[:5]), model.encode(features))
@@ -108,8 +101,8 @@ def test_an_artefact_refuses_codes_of_another_length_and_damage(trained, tmp_pat
 
 def knn_and_range(tmp_path, index_path, queries_path, *extra):
     for name, ask in (("knn", "k=30"), ("range", "radius=3")):
-        run("search.py", f"index_path={index_path}", f"queries.path={queries_path}", ask, *extra,
-            f"out={tmp_path / (name + '.npz')}", "progress=false", f"hydra.run.dir={tmp_path / name}")
+        commands.search(tmp_path / name, f"index_path={index_path}", f"queries.path={queries_path}", ask, *extra,
+                        f"out={tmp_path / (name + '.npz')}")
     return np.load(tmp_path / "knn.npz"), np.load(tmp_path / "range.npz")
 
 
@@ -124,15 +117,15 @@ def assert_brute_force(model, features, queries, knn, found):
                               want[np.lexsort((want, dist[row, want]))])
 
 
-@pytest.mark.parametrize("workers", [None, "local:2"], ids=["this machine", "dask"])
+@pytest.mark.parametrize("workers", [None, pytest.param("local:2", marks=pytest.mark.slow)],
+                         ids=["this machine", "dask"])
 def test_a_sharded_index_built_and_searched_by_workers_equals_brute_force(trained, tmp_path, workers):
     from l2h.index.sharded import ShardedIndex
 
     features = DataSource("digits", "digits").load().features
     np.save(tmp_path / "queries.npy", features[::50] + 0.25)
     on = [f"workers={workers}"] if workers else []
-    run("index.py", f"ckpt_path={trained}", "shard_size=400", *on, f"out={tmp_path / 'db.l2h'}", "progress=false",
-        f"hydra.run.dir={tmp_path / 'i'}")
+    commands.index(tmp_path / "i", f"ckpt_path={trained}", "shard_size=400", *on, f"out={tmp_path / 'db.l2h'}")
     assert len(list(ShardedIndex.shard_folder(tmp_path / "db.l2h").iterdir())) == 5  # 1797 rows, 400 a shard
     searcher = Searcher.load(tmp_path / "db.l2h")
     assert isinstance(searcher.index, ShardedIndex) and searcher.ntotal == 1797
@@ -140,18 +133,10 @@ def test_a_sharded_index_built_and_searched_by_workers_equals_brute_force(traine
     assert_brute_force(checkpoint.load(trained)[0], features, features[::50] + 0.25, knn, found)
 
 
-def refused(script, *args):
-    done = subprocess.run([sys.executable, str(ROOT / script), *args, "progress=false"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    return done.stderr
-
-
 @pytest.fixture(scope="module")
-def artefact(trained, tmp_path_factory):
+def artefact(trained_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("artefact")
-    run("index.py", f"ckpt_path={trained}", f"out={out / 'db.l2h'}", "progress=false", f"hydra.run.dir={out / 'i'}")
+    commands.index(out / "i", f"ckpt_path={trained_checkpoint}", f"out={out / 'db.l2h'}")
     features = DataSource("digits", "digits").load().features
     np.save(out / "queries.npy", features[:4])
     np.save(out / "narrow.npy", features[:4, :10])
@@ -192,11 +177,28 @@ SEARCH_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("args, message", INDEX_ERRORS + [(["SEARCH", *a], m) for a, m in SEARCH_ERRORS])
-def test_bad_settings_and_files_get_one_line(trained, artefact, tmp_path, args, message):
-    script = "index.py"
-    if args and args[0] == "SEARCH":
-        script, args = "search.py", args[1:]
-    args = [a.replace("CKPT", str(trained)).replace("DIR", str(artefact)) for a in args]
-    assert message in refused(script, *args, f"hydra.run.dir={tmp_path / 'run'}", f"out={tmp_path / 'out'}")
+def filled_in(args, trained, artefact):
+    return [a.replace("CKPT", str(trained)).replace("DIR", str(artefact)) for a in args]
+
+
+@pytest.mark.parametrize("command, args, message", [("index", *case) for case in INDEX_ERRORS] +
+                         [("search", *case) for case in SEARCH_ERRORS])
+def test_bad_settings_and_files_are_one_line_before_anything_is_written(trained, artefact, tmp_path, command, args,
+                                                                        message):
+    with pytest.raises(L2HError) as caught:
+        getattr(commands, command)(tmp_path / "run", *filled_in(args, trained, artefact), f"out={tmp_path / 'out'}")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("index.py", ["ckpt_path=CKPT", "ids_path=DIR/ids_repeated.npy"], "repeats ids"),
+    ("search.py", ["index_path=DIR/db.l2h", "queries.path=DIR/nan.npy"], "holds nan at column 0"),
+])
+def test_the_command_line_prints_one_line_and_exits_2(trained, artefact, tmp_path, script, args, message):
+    done = subprocess.run([sys.executable, str(ROOT / script), *filled_in(args, trained, artefact), "progress=false",
+                           f"hydra.run.dir={tmp_path / 'run'}", f"out={tmp_path / 'out'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stdout + done.stderr
+    assert message in lines[0] and not (tmp_path / "out").exists()

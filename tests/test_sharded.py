@@ -13,7 +13,6 @@ from l2h.errors import L2HError
 from l2h.index import BinaryIndex, FlatIndex, HashIndex, MultiIndexHash
 from l2h.index.sharded import ShardedIndex, merge_knn
 from tests.test_index_properties import (
-    SETTINGS,
     assert_knn,
     assert_knn_within,
     assert_ranges,
@@ -42,7 +41,6 @@ def row_ids(db, ids):
     return np.arange(len(db), dtype=np.int64) if ids is None else ids
 
 
-@SETTINGS
 @given(code_sets(), st.lists(st.integers(0, 30), min_size=0, max_size=6), st.integers(1, 15))
 def test_any_cut_into_shards_answers_as_brute_force(case, sizes, k):
     bits, db, queries, ids, radius, rng = case
@@ -57,7 +55,6 @@ def test_any_cut_into_shards_answers_as_brute_force(case, sizes, k):
     assert_knn_within(index, index.search(queries, k, radius), brute_force(queries, db, ids, 0, radius)[0], k)
 
 
-@SETTINGS
 @given(code_sets(bits_from=[8, 16, 64, 100]), st.integers(1, 40), st.lists(st.integers(1, 50), max_size=4))
 def test_adding_with_a_shard_size_fills_shards_in_order(case, shard_size, cuts):
     bits, db, queries, _, radius, rng = case
