@@ -1,6 +1,9 @@
 import os
 from pathlib import Path
 
+# as the commands do (l2h/cli): idle OpenMP threads sleep instead of spinning, which on shared cores slows torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

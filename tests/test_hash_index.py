@@ -1,9 +1,9 @@
 import mmap
 
-import l2h.io
 import numpy as np
 import pytest
 
+import l2h.atomic
 from l2h import codes
 from l2h.errors import L2HError
 from l2h.index import FlatIndex, HashIndex, storage

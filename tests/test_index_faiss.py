@@ -1,5 +1,6 @@
-"""Interchange with FAISS (skipped where FAISS is not installed). No torch here: FAISS and torch in one process
-have crashed on some platforms."""
+"""Interchange with FAISS (in the test extra; skipped where FAISS is not installed). FAISS and torch share the
+pytest process here (collecting the suite imports torch): they have crashed together on some platforms, not on
+this one."""
 
 import numpy as np
 import pytest
