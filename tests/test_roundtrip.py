@@ -81,6 +81,6 @@ def test_image_models_round_trip(model_name, tmp_path):
     np.savez(tmp_path / "digits.npz", X=data.features.reshape(-1, 1, 8, 8), y=data.labels)
     image_data = ("data=file", f"data.path={tmp_path / 'digits.npz'}", "data.features=X", "data.labels=y",
                   "protocol.n_query=60", "protocol.n_train=300")
-    encoder = () if model_name in IMAGE_MODELS else ("encoder=cnn", "model.epochs=2")
-    check_round_trip(model_name, (*overrides_for(model_name), *image_data, *encoder), tmp_path,
-                     data.features.reshape(len(data.features), -1))
+    short = overrides_for(model_name) if model_name in IMAGE_MODELS else \
+        (f"model={model_name}", "bits=16", *commands.FAST, "encoder=cnn", "model.epochs=2")
+    check_round_trip(model_name, (*short, *image_data), tmp_path, data.features.reshape(len(data.features), -1))

@@ -41,7 +41,7 @@ _PREFIX = struct.Struct("<8sIIQ")  # magic, version, header CRC-32, header lengt
 _ALIGN = 64
 MAX_HEADER = 16 * 2**20
 DTYPES = {"|u1", "|i1", "|b1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"}
-MAX_NDIM = 3
+MAX_NDIM = 8  # a CNN's convolution weights are 4-D
 
 
 def _aligned(offset: int) -> int:
