@@ -40,3 +40,4 @@ bench: setup
 	$(PY) benchmarks/evaluator.py --cifar $(DATA)/cifar10_gist512.mat --large
 	$(PY) benchmarks/quality.py --cifar $(DATA)/cifar10_gist512.mat --mnist $(DATA)/mnist --cache outputs/quality_cache
 	$(PY) benchmarks/posterior_codes.py --cifar $(DATA)/cifar10_gist512.mat
+	$(PY) benchmarks/training_cost.py --mnist $(DATA)/mnist
