@@ -162,7 +162,8 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     if cfg.get("threads") is not None:
         set_num_threads(checks.positive("threads", cfg.threads))
     searcher = Searcher.load(cfg.index_path)
-    queries = read_features(cfg.queries.path, cfg.queries.get("format"), cfg.queries.get("key"), setting="queries.path")
+    queries = read_features(cfg.queries.path, cfg.queries.get("format"), cfg.queries.get("key"), setting="queries.path",
+                            queries=True)
     out = Path(cfg.out) if cfg.get("out") else output_dir / "results.npz"
     atomic.ensure_folder(out.parent)
     if cfg.get("workers"):

@@ -9,9 +9,27 @@ import numpy as np
 import torch
 
 
+# rows normalised at a time: bounds the float64 working copy (8 MiB of 1024 GIST-960 rows)
+_ROWS = 1024
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, np.finfo(np.float32).tiny)
+    """Each row divided by its L2 norm, as float32 (float64 rows stay float64); a zero row stays zero.
+
+    Invariant to the scale of a finite row: each row is first scaled by the power of two nearest its largest
+    magnitude (exact, whatever the scale), and the norm is taken in float64, so rows times 1e20 or 1e-30 (where a
+    float32 sum of squares overflows or underflows) give the rows themselves, to float32 rounding."""
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+    for lo in range(0, x.shape[0], _ROWS):
+        block = np.asarray(x[lo:lo + _ROWS], dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            largest = np.abs(block).max(axis=1, keepdims=True) if block.shape[1] else np.zeros((len(block), 1))
+            _, exponent = np.frexp(np.where(np.isfinite(largest), largest, 1.0))
+            block = np.ldexp(block, -exponent)  # exact: the largest magnitude now in [0.5, 1)
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            out[lo:lo + _ROWS] = block / np.where(norms > 0, norms, 1.0)  # a zero row stays zero
+    return out
 
 
 class Preprocessor(torch.nn.Module):

@@ -97,7 +97,7 @@ class DataSource:
             labels = formats.read_array(self.labels_path, "data.labels_path", key=self.labels, what="labels")
         queries, neighbors = parts.queries, parts.neighbors
         if self.queries_path is not None:
-            queries = read_features(self.queries_path, setting="data.queries_path", lazy=False)
+            queries = read_features(self.queries_path, setting="data.queries_path", lazy=False, queries=True)
             neighbors = None
         if self.ground_truth_path is not None:
             if queries is None:
@@ -114,19 +114,37 @@ class DataSource:
 
 
 def read_features(path, format: str | None = None, key: str | None = None, *, lazy: bool | None = None,
-                  setting: str = "path"):
+                  setting: str = "path", queries: bool = False):
     """The feature matrix ``(n, d)`` of a file, for commands that read only vectors (queries to search, a database
     to index): the same formats and checks as :meth:`DataSource.load`, no labels. Small files come back as checked
     float32 arrays; large ones (or ``lazy=True``) as memory-mapped / lazy arrays checked for type and shape only:
     to read those checked block by block, use ``DataSource(...).load().chunks()``. ``setting`` names the option
-    the messages tell the user to fix."""
-    names = Names(setting, "format", "key", "labels")
+    the messages tell the user to fix; a setting ``X.path`` has its siblings ``X.format`` and ``X.key``.
+
+    ``queries``: the file is read as query vectors. An ann-benchmarks HDF5 file then gives its ``test`` rows (the
+    queries), not its ``train`` rows (the items), and one without ``test`` is refused unless ``key`` names a
+    dataset; an ``.ivecs`` file (integer ground truth) is refused."""
+    prefix = setting[:-len("path")] if setting.endswith(".path") else ""
+    names = Names(setting, prefix + "format", prefix + "key", "labels")
     if path is None:
         raise L2HError(f"{setting} is not set: give the path of a file of vectors")
     p = existing(path, setting, folder=None)
-    fmt = formats.format_name(format, "format") if format is not None else formats.guess_format(p, names)
+    fmt = formats.format_name(format, names.format) if format is not None else formats.guess_format(p, names)
     if fmt == "digits":
         raise L2HError(f"{setting} names a file; the built-in digits are no vector file")
+    if queries and fmt == "ivecs":
+        raise L2HError(f"{p} is an .ivecs file, integer ground truth (the ids of each query's true neighbours), not "
+                       f"query vectors: give the queries' .fvecs / .bvecs file (e.g. sift_query.fvecs) as {setting}")
+    if queries and fmt == "hdf5" and key is None:
+        from l2h.data.formats import hdf5
+
+        held = hdf5.dataset_names(p, setting)
+        if hdf5.QUERIES not in held:
+            fix = (f"give {names.features}=NAME to read another dataset's rows as the queries" if prefix else
+                   f"give a file whose {hdf5.QUERIES!r} dataset holds the queries")
+            raise L2HError(f"{p} has no {hdf5.QUERIES!r} dataset, where an ann-benchmarks file keeps its queries (it "
+                           f"has {', '.join(held[:12]) or 'nothing'}): {fix}")
+        key = hdf5.QUERIES
     parts = formats.read(fmt, p, names, features=key, lazy=lazy, want_labels=False)
     x, _, _ = check_features(p.name, parts.features, "features", parts.item_shape)
     return x

@@ -36,6 +36,12 @@ def _open(path: Path, setting: str):
         raise L2HError(f"{path} is not a readable HDF5 file ({reason(exc)}): check {setting}") from None
 
 
+def dataset_names(path: Path, setting: str) -> list[str]:
+    """The names of the file's top-level datasets and groups, checking it is a readable HDF5 file."""
+    with _open(path, setting) as f:
+        return list(f.keys())
+
+
 def _dataset(path: Path, f, key: str, setting: str):
     import h5py
 
