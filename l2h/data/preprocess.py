@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 # rows normalised at a time: bounds the float64 working copy (8 MiB of 1024 GIST-960 rows)
 _ROWS = 1024
 
