@@ -74,10 +74,6 @@ def _with_image_shape(node, shape):
     return node
 
 
-def check_bits(bits) -> int:
-    return checks.bits(bits)
-
-
 def build_hasher(cfg: DictConfig, item_shape=None) -> Hasher:
     model = _with_image_shape(_container(cfg.model), item_shape)
     model.pop("name", None)
@@ -116,7 +112,7 @@ class Parts:
 def build_parts(cfg: DictConfig, training: bool) -> Parts:
     """Every group, checked now: nothing is read or trained before all settings are known to be possible."""
     if training:
-        check_bits(cfg.bits)
+        checks.bits(cfg.bits)
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise L2HError(f"seed={cfg.get('seed')!r}: the seed must be a non-negative integer")
     settings = build(cfg.eval, "eval")

@@ -49,7 +49,12 @@ def test_every_code_length_check_allows_1_to_4096_bits_and_says_so():
     from l2h.hashers.lsh import LSH
     from l2h.index import FlatIndex
 
-    takers = {"run": pipeline.check_bits, "encoder": lambda b: Linear(4, b), "hasher": LSH,
+    def run(bits):
+        cfg = commands.config("train", ["model=lsh", "eval.max_radius=0"])
+        cfg.bits = bits
+        pipeline.build_parts(cfg, training=True)
+
+    takers = {"run": run, "encoder": lambda b: Linear(4, b), "hasher": LSH,
               "index": FlatIndex, "eval": EvalSettings(max_radius=0).check_bits}
     for name, take in takers.items():
         for bits in (1, 4096):
