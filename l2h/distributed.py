@@ -24,7 +24,7 @@ import numpy as np
 
 from l2h.errors import L2HError
 from l2h.index.base import first_k
-from l2h.index.sharded import ShardedIndex, merge_knn, merge_ranges
+from l2h.index.sharded import ShardedIndex, merge_knn, merge_ranges, open_shard, write_shard
 
 # what a worker process keeps open between tasks: path -> loaded index or model
 _OPEN: dict = {}
@@ -44,9 +44,10 @@ def _workers(client) -> list[str]:
     return workers
 
 
-def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, make_index, shard_path: str,
-                  batch_size: int) -> tuple[str, int]:
-    """On a worker: encode rows [start, stop) of the data with the checkpoint's model into one shard file."""
+def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, make_index, folder: str, artefact: str,
+                  position: int, batch_size: int) -> tuple[str, str, int]:
+    """On a worker: encode rows [start, stop) of the data with the checkpoint's model into shard ``position`` of
+    the artefact being written in ``folder``; its path, checksum and size."""
     from l2h import checkpoint
     from l2h.data.source import DataSource
 
@@ -56,8 +57,8 @@ def _encode_slice(ckpt_path: str, source: dict, start: int, stop: int, make_inde
     for first in range(start, stop, batch_size):
         last = min(first + batch_size, stop)
         index.add(model.encode(data.rows(slice(first, last))), np.arange(first, last, dtype=np.int64))
-    index.save(shard_path)
-    return shard_path, index.ntotal
+    path, digest = write_shard(index, folder, artefact, position)
+    return str(path), digest, index.ntotal
 
 
 def build_sharded(client, ckpt_path: str | Path, source: dict, out: str | Path, shard_size: int,
@@ -69,7 +70,6 @@ def build_sharded(client, ckpt_path: str | Path, source: dict, out: str | Path, 
     workers as it is), or by default ``l2h.index.make(index_kind, bits=...)``."""
     from l2h import checkpoint
     from l2h.data.source import DataSource
-    from l2h.index.base import BinaryIndex
     from l2h.index.factory import make
     from l2h.searcher import Searcher
 
@@ -80,27 +80,30 @@ def build_sharded(client, ckpt_path: str | Path, source: dict, out: str | Path, 
     make_index = make_index or functools.partial(make, index_kind)
     make_index(bits=model.bits)  # a kind or setting these codes cannot take is refused here, before the workers
     n = DataSource(**source).load().n
-    folder = ShardedIndex.shard_folder(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    tasks = [client.submit(_encode_slice, str(Path(ckpt_path).resolve()), source, start, min(start + shard_size, n),
-                           make_index, str((folder / f"{i:05d}.l2h").resolve()), batch_size, pure=False)
-             for i, start in enumerate(range(0, n, shard_size))]
     shards = ShardedIndex(model.bits, shard_size=shard_size)
-    for path, _ in client.gather(tasks):
-        shards.add_shard(BinaryIndex.load(path, bits=model.bits), Path(path))
-    shards.flush(out, keep_last=False)  # every shard is on disk already: this names them relative to ``out``
+    writing = shards.begin(out)  # a new folder for this artefact's shards (l2h.index.sharded)
+    try:
+        tasks = [client.submit(_encode_slice, str(Path(ckpt_path).resolve()), source, start,
+                               min(start + shard_size, n), make_index, str(writing.folder.resolve()),
+                               writing.artefact, i, batch_size, pure=False)
+                 for i, start in enumerate(range(0, n, shard_size))]
+        for i, (path, digest, ntotal) in enumerate(client.gather(tasks)):
+            spec = {"path": path, "artefact": writing.artefact, "position": i, "digest": digest, "ntotal": ntotal}
+            shards.add_shard(open_shard(spec, model.bits), Path(path), digest)
+    except BaseException:
+        shards.abort()
+        raise
     searcher = Searcher(model, shards)
     searcher.save(out)
     return searcher
 
 
-def _shard_answer(shard_paths: list[str], bits: int, queries_or_codes, mode: str, arg: int):
-    """On a worker: the merged answer of the shards it holds."""
-    from l2h.index.base import BinaryIndex
-
+def _shard_answer(specs: list[dict], bits: int, queries_or_codes, mode: str, arg: int):
+    """On a worker: the merged answer of the shards it holds, each checked to be the shard listed when opened."""
     parts = []
-    for path in shard_paths:
-        shard = _OPEN.get(path) or _OPEN.setdefault(path, BinaryIndex.load(path, bits=bits))
+    for spec in specs:
+        path = spec["path"]  # named after its content and its artefact's save: no other file has this name
+        shard = _OPEN.get(path) or _OPEN.setdefault(path, open_shard(spec, bits))
         if shard.ntotal == 0:
             continue
         parts.append(shard.search(queries_or_codes, min(arg, shard.ntotal)) if mode == "knn"
@@ -122,10 +125,11 @@ class DistributedSearcher:
             raise L2HError(f"{path} is not a sharded index: build it with shards (index.py shard_size=...)")
         self.model, self.bits, self.ntotal = local.model, local.bits, local.ntotal
         workers = _workers(self.client)
-        paths = [str(p) for p in local.index.paths]
+        specs = local.index.shard_specs()
         # each worker gets an equal run of consecutive shards
-        per = math.ceil(len(paths) / len(workers)) if paths else 0
-        self.assignment = {w: paths[i * per:(i + 1) * per] for i, w in enumerate(workers) if paths[i * per:(i + 1) * per]}
+        per = math.ceil(len(specs) / len(workers)) if specs else 0
+        self.assignment = {w: specs[i * per:(i + 1) * per] for i, w in enumerate(workers)
+                           if specs[i * per:(i + 1) * per]}
 
     def _ask(self, vectors, mode: str, arg: int):
         codes = self.model.encode(vectors)

@@ -126,7 +126,8 @@ def test_a_sharded_index_built_and_searched_by_workers_equals_brute_force(traine
     np.save(tmp_path / "queries.npy", features[::50] + 0.25)
     on = [f"workers={workers}"] if workers else []
     commands.index(tmp_path / "i", f"ckpt_path={trained}", "shard_size=400", *on, f"out={tmp_path / 'db.l2h'}")
-    assert len(list(ShardedIndex.shard_folder(tmp_path / "db.l2h").iterdir())) == 5  # 1797 rows, 400 a shard
+    [folder] = tmp_path.glob("db.l2h.shards-*")  # this save's folder (l2h.index.sharded)
+    assert len(list(folder.iterdir())) == 5  # 1797 rows, 400 a shard
     searcher = Searcher.load(tmp_path / "db.l2h")
     assert isinstance(searcher.index, ShardedIndex) and searcher.ntotal == 1797
     knn, found = knn_and_range(tmp_path, tmp_path / "db.l2h", tmp_path / "queries.npy", *on)

@@ -16,17 +16,26 @@ file, about 1 s per GB from the page cache. Each index then checks the structure
 its arrays must have (:class:`Checker`), so a damaged file is refused with an :class:`L2HError`, never read out
 of bounds.
 
+A file that is one shard of a sharded artefact also names, in its header, the artefact it belongs to and its
+position there (``shard_of``); the SHA-256 of the header is the file's content checksum (:attr:`Stored.digest`):
+the header holds the CRC-32 of every array, so with ``verify=True`` the digest vouches for every byte.
+
 Arrays are memory-mapped by default (``mmap=True``): opening costs one read of the file for the checks, and
 no copy. A memory-mapped file that is truncated or rewritten in place while an index uses it can crash the
-process (SIGBUS) or change its answers; l2h itself never writes in place, but if another program might, load
-with ``mmap=False``, which copies the file into memory."""
+process (SIGBUS) or change its answers. l2h itself never writes in place: it writes a new file and renames it
+over the old one, which a process that has the old one mapped survives (it keeps the old file until it
+reloads). If another program might rewrite a file in place (``cp`` over it, ``rsync --inplace``), load with
+``mmap=False``, which copies the file into memory."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap as mmap_mod
+import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +72,36 @@ def _crc(buffer) -> int:
     return crc
 
 
-def write(path: str | Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+def write(path: str | Path, meta: dict, arrays: dict[str, np.ndarray], shard_of: dict | None = None,
+          temp_folder: str | Path | None = None) -> str:
+    """Write the file atomically (:func:`l2h.atomic.atomic_file`); ``shard_of``: ``{"artefact": id, "position":
+    n}`` for a shard of a sharded artefact. Returns the file's content checksum (see :attr:`Stored.digest`)."""
+    return prepare(meta, arrays, shard_of).write(path, temp_folder)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A file's bytes before it is written: its content checksum is known, so it can be named after it."""
+    head: bytes  # the prefix, the header and the padding up to the first array
+    arrays: dict
+    layout: dict
+
+    @property
+    def digest(self) -> str:
+        return _digest(self.head[_PREFIX.size:_PREFIX.size + _PREFIX.unpack(self.head[:_PREFIX.size])[3]])
+
+    def write(self, path: str | Path, temp_folder: str | Path | None = None) -> str:
+        with atomic_file(path, temp_folder) as f:
+            f.write(self.head)
+            written = 0
+            for name, a in self.arrays.items():
+                f.write(bytes(self.layout[name]["offset"] - written))
+                f.write(a.reshape(-1).view(np.uint8).data)
+                written = self.layout[name]["offset"] + a.nbytes
+        return self.digest
+
+
+def prepare(meta: dict, arrays: dict[str, np.ndarray], shard_of: dict | None = None) -> Prepared:
     arrays = {name: _little_endian(a) for name, a in arrays.items()}
     layout, offset, end = {}, 0, 0
     for name, a in arrays.items():
@@ -73,30 +111,73 @@ def write(path: str | Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         offset = _aligned(end)
         layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "crc32": _crc(flat)}
         end = offset + a.nbytes
-    header = json.dumps({"meta": meta, "arrays": layout, "data_size": end}).encode()
+    header = {"meta": meta, "arrays": layout, "data_size": end}
+    if shard_of is not None:
+        header["shard_of"] = shard_of
+    header = json.dumps(header).encode()
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, zlib.crc32(header), len(header))
     data_start = _aligned(len(prefix) + len(header))
+    return Prepared(prefix + header + bytes(data_start - len(prefix) - len(header)), arrays, layout)
 
-    with atomic_file(path) as f:
-        f.write(prefix + header + bytes(data_start - len(prefix) - len(header)))
-        written = 0
-        for name, a in arrays.items():
-            f.write(bytes(layout[name]["offset"] - written))
-            f.write(a.reshape(-1).view(np.uint8).data)
-            written = layout[name]["offset"] + a.nbytes
+
+def _digest(header: bytes) -> str:
+    return hashlib.sha256(header).hexdigest()
+
+
+def identity(path: str | Path) -> tuple | None:
+    """What tells one file at ``path`` from another put there later (a rename gives another inode) or from the
+    same file rewritten in place (another size or time): ``(device, inode, size, mtime_ns)``, None if absent."""
+    try:
+        return _identity(os.stat(path))
+    except OSError:
+        return None
+
+
+def _identity(st: os.stat_result) -> tuple:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def retry_if_replaced(path: str | Path, load, attempts: int = 5):
+    """``load()``, tried again while it fails and the file at ``path`` was replaced meanwhile: an artefact of
+    several files (a sharded one) whose new version's save removed the old files this load was opening."""
+    for attempt in range(attempts):
+        before = identity(path)
+        try:
+            return load()
+        except L2HError:
+            if attempt == attempts - 1 or identity(path) == before:
+                raise
 
 
 def _refuse(path, problem: str) -> L2HError:
     return L2HError(f"{path} is damaged or is not an l2h index ({problem}): rebuild it and save it with index.save()")
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A file as read: ``meta`` and ``arrays`` as :func:`read` gives them; ``digest``, the SHA-256 of its header
+    (its content checksum); ``shard_of``, the artefact it is a shard of, if any; ``identity``, the
+    :func:`identity` of the file that was read."""
+    meta: dict
+    arrays: dict
+    digest: str
+    shard_of: dict | None
+    identity: tuple
+
+
 def read(path: str | Path, mmap: bool = True, verify: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     """The header's ``meta`` and the arrays (private copy-on-write memory maps, or copies with ``mmap=False``),
     after the checks described in the module's docstring."""
+    stored = read_file(path, mmap, verify)
+    return stored.meta, stored.arrays
+
+
+def read_file(path: str | Path, mmap: bool = True, verify: bool = True) -> Stored:
     path = Path(path)
     if not path.is_file():
         raise L2HError(f"{path} does not exist: give the path of an index saved with index.save()")
     with open(path, "rb") as f:
+        file_identity = _identity(os.fstat(f.fileno()))
         size = f.seek(0, 2)
         f.seek(0)
         head = f.read(_PREFIX.size)
@@ -143,12 +224,17 @@ def read(path: str | Path, mmap: bool = True, verify: bool = True) -> tuple[dict
             arrays[name] = np.empty(shape, dtype=dtype)
         else:
             arrays[name] = np.frombuffer(buffer, dtype=dtype, count=nbytes // dtype.itemsize, offset=start).reshape(shape)
-    return header["meta"], arrays
+    return Stored(header["meta"], arrays, _digest(header_bytes), header.get("shard_of"), file_identity)
 
 
 def _check_header(path, header, room: int):
-    if not isinstance(header, dict) or set(header) != {"meta", "arrays", "data_size"}:
+    if not isinstance(header, dict) or not {"meta", "arrays", "data_size"} <= set(header) <= {
+            "meta", "arrays", "data_size", "shard_of"}:
         raise _refuse(path, "its header lacks meta, arrays or data_size")
+    shard_of = header.get("shard_of", {"artefact": "", "position": 0})
+    if (not isinstance(shard_of, dict) or set(shard_of) != {"artefact", "position"}
+            or not isinstance(shard_of["artefact"], str) or not is_integer(shard_of["position"])):
+        raise _refuse(path, "its header names the artefact it belongs to wrongly")
     meta, layout, data_size = header["meta"], header["arrays"], header["data_size"]
     if not isinstance(meta, dict) or not isinstance(layout, dict) or not is_integer(data_size):
         raise _refuse(path, "its header has fields of the wrong type")
@@ -224,6 +310,10 @@ class Checker:
         if not isinstance(value, str):
             raise L2HError(f"its {key!r} is {value!r}, not a string")
         return value
+
+    def optional(self, key: str, default=None):
+        """A field that files of an older l2h may lack (``default`` then)."""
+        return self.field(key) if key in self.meta else default
 
     def has(self, name: str) -> bool:
         return self.prefix + name in self.arrays
