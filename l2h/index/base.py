@@ -58,6 +58,8 @@ class BinaryIndex(ABC):
     def __init__(self, bits: int):
         self.bits = codes_mod.check_bits(bits)
         self.last_stats: QueryStats | None = None
+        # how the last search was answered and why (probing or scanning: l2h.index.costs), where a kind chooses
+        self.last_plan: str | None = None
         self.id_map = IdMap()
 
     def __repr__(self) -> str:

@@ -56,7 +56,13 @@ def _build(kind: str, bits: int, options: dict):
 
 
 def auto(bits: int, **options):
-    """A HashIndex for codes of up to 64 bits, a MultiIndexHash above (``m`` applies to that one only)."""
+    """A HashIndex for codes of up to 64 bits, a MultiIndexHash above (``m`` applies to that one only).
+
+    Both pick, for each batch and each query, by the work asked (k-NN or radius), the code length and the database
+    size, between probing their tables and scanning their own codes (:mod:`l2h.index.costs`): a range search of a
+    small radius probes, a k-NN whose neighbours are far scans, so no search costs much more than a FlatIndex's.
+    Each search says what it did and why in the index's ``last_plan`` (``index_plan`` in metrics.json, ``plan``
+    in search.py's summary). A FlatIndex needs no tables; choose it (``index=flat``) for k-NN only."""
     bits = codes_mod.check_bits(bits)
     if bits <= HASH_MAX_BITS:
         unknown = sorted(set(options) - {"m"})

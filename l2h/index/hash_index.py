@@ -6,6 +6,10 @@ instead, which gives the same set faster (64 bits at radius 4 would be 679121 pr
 until k items are found; from the first radius where scanning is cheaper, one scan orders every bucket by its
 distance and the remaining shells are read from that order.
 
+No search costs much more than an exhaustive scan (:mod:`l2h.index.costs`): a k-NN query whose next shell would
+cost more than scanning every code, and a range search whose probes would, scan the codes instead (the bucket
+keys, kept as one word per row from the first such scan on). ``strategy`` forces either way.
+
 The table is appendable (:mod:`l2h.index.buckets`): adding n codes costs O(n)."""
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from functools import lru_cache
 import numpy as np
 
 from l2h import codes as codes_mod
-from l2h.index import kernels, parallel
+from l2h.index import costs, kernels, parallel
 from l2h.index.base import BinaryIndex
 from l2h.index.buckets import MAX_ROWS, BucketTables
+from l2h.index.flat import rescan_knn, scan_range
 
 
 @lru_cache(maxsize=256)
@@ -55,6 +60,8 @@ class HashIndex(BinaryIndex):
             bits, maximum=64, hint="HashIndex keys on the whole code: use MultiIndexHash, or l2h.index.auto(bits), "
                                    "which picks it above 64 bits"))
         self.tables = BucketTables([self.bits])
+        self.strategy = "auto"  # costs.STRATEGIES: when a search scans the codes instead of probing
+        self._scan_words: np.ndarray | None = None  # each row's code, for those scans: made at the first one
 
     @property
     def ntotal(self) -> int:
@@ -62,6 +69,12 @@ class HashIndex(BinaryIndex):
 
     def _add(self, codes):
         self.tables.add(codes_mod.as_words(codes)[:, :1])
+        self._scan_words = None
+
+    def _flat_codes(self) -> kernels.FlatCodes:
+        if self._scan_words is None:
+            self._scan_words = self.tables.row_keys(0)
+        return kernels.FlatCodes(flat=self._scan_words, words=1, bits=self.bits)
 
     def _plan(self, radii) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = self.tables
@@ -73,8 +86,17 @@ class HashIndex(BinaryIndex):
     def _probe(self, queries, r_lo, r_hi, stats):
         qkeys = codes_mod.as_words(queries)[:, 0]
         masks, lims, scan = self._plan(range(r_lo, r_hi + 1))
-        probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
         rank = self.id_map.ranks()
+        n_probes, keys_read = int(lims[-1]), self.tables.n_buckets(0) * int(scan[r_lo:r_hi + 1].sum())
+        work = f"{n_probes} probes and {keys_read} bucket keys read per query"
+        asked = f"radius {r_lo}..{r_hi}"
+        if costs.probes_cost(n_probes, keys_read, self.tables.direct) > costs.limit(self.strategy, self.ntotal, 1):
+            self.last_plan = costs.plan("HashIndex", self.strategy, asked, len(qkeys), len(qkeys), self.ntotal,
+                                        f"{work} cost more than a scan")
+            return scan_range(np.ascontiguousarray(qkeys[:, None]), self._flat_codes(), r_lo, r_hi, rank, stats)
+        self.last_plan = costs.plan("HashIndex", self.strategy, asked, 0, len(qkeys), self.ntotal,
+                                    f"{work} cost less than a scan")
+        probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
 
         def chunk(lo, hi):
             search = kernels.Search(queries=qkeys[lo:hi], k=0, r_lo=r_lo, r_hi=r_hi, rank=rank, stats=stats[lo:hi])
@@ -92,14 +114,20 @@ class HashIndex(BinaryIndex):
         masks, lims, scan = self._plan(range(first_scan))  # from the first scanned radius on, one scan serves all
         probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
         rank = self.id_map.ranks()
+        budget = costs.budget(self.strategy, self.ntotal, 1, self.tables.direct, costs.CANDIDATE)
         D = np.full((len(qkeys), k), -1, dtype=np.int32)
         I = np.full((len(qkeys), k), -1, dtype=np.int64)
+        gave_up = np.zeros(len(qkeys), dtype=np.bool_)
 
         def chunk(lo, hi):
             search = kernels.Search(queries=qkeys[lo:hi], k=k, r_lo=0, r_hi=self.bits, rank=rank, stats=stats[lo:hi])
-            kernels.hash_knn(search, probes, tables, D[lo:hi], I[lo:hi])
+            kernels.hash_knn(search, probes, tables, budget, D[lo:hi], I[lo:hi], gave_up[lo:hi])
 
         parallel.map_chunks(len(qkeys), chunk)
+        keys = np.ascontiguousarray(qkeys[:, None])  # one word per query, as a scan takes it
+        scanned = rescan_knn(keys, self._flat_codes, k, self.id_map, stats, gave_up, D, I)
+        self.last_plan = costs.plan("HashIndex", self.strategy, f"k-NN (k={k})", scanned, len(qkeys), self.ntotal,
+                                    "a query scans once its next shell of probes would cost more than a scan")
         return D, I
 
     def _codes(self):

@@ -48,6 +48,10 @@ Probes = namedtuple("Probes", "masks lims scan")
 # every item at distance r_lo..r_hi. Ties are broken by ``rank`` (each position's rank; empty: the position
 # itself), and results are ranks; ``stats`` (queries, 2) receives each query's buckets probed and candidates.
 Search = namedtuple("Search", "queries k r_lo r_hi rank stats")
+# What a hash or multi-index search may spend on a query before it stops and leaves the query to a scan
+# (l2h.index.costs): ``limit`` per query, ``probe`` per hash lookup, ``key`` per bucket key of a scan of the keys,
+# ``candidate`` per row gathered from a bucket. A stopped query is flagged in ``gave_up`` and left unanswered.
+Budget = namedtuple("Budget", "limit probe key candidate")
 # A FlatIndex's codes: one flat array, ``words`` words per code of ``bits`` bits.
 FlatCodes = namedtuple("FlatCodes", "flat words bits")
 # A MultiIndexHash's codes ``words`` (n, words) uint64 of ``bits`` bits, substring t ``length[t]`` bits from bit
@@ -591,7 +595,7 @@ def _order_keys(key, n_keys, direct, bkey, bucket_dist, by_dist, dist_lims):
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
-def _hash_knn_run(q0, search, probes, tables, D, I, buf):
+def _hash_knn_run(q0, search, probes, tables, budget, D, I, buf, gave_up):
     qkeys, k, rank, stats = search.queries, search.k, search.rank, search.stats
     masks, mask_lims, scan = probes.masks, probes.lims, probes.scan
     n_keys = _keys_in(tables, 0, scan.shape[0] - 1)
@@ -606,7 +610,18 @@ def _hash_knn_run(q0, search, probes, tables, D, I, buf):
         probed = 0
         candidates = 0
         scanned = False
+        spent = 0.0
         for r in range(search.r_hi + 1):
+            if scanned:
+                cost = 0.0
+            elif scan[r]:
+                cost = n_keys * budget.key
+            else:
+                cost = (mask_lims[r + 1] - mask_lims[r]) * budget.probe
+            if spent + cost > budget.limit:  # this shell costs more than what is left of a scan's cost: scan
+                gave_up[q] = True
+                break
+            spent += cost
             if scan[r] and not scanned:
                 probed += n_keys
                 _order_keys(key, n_keys, tables.direct, tables.bkey, bucket_dist, by_dist, dist_lims)
@@ -626,6 +641,7 @@ def _hash_knn_run(q0, search, probes, tables, D, I, buf):
             if n > 1:
                 sort_ids(buf, 0, n, scratch)
             candidates += n
+            spent += n * budget.candidate
             take = min(k - found, n)
             for j in range(take):
                 D[q, found + j] = r
@@ -639,15 +655,16 @@ def _hash_knn_run(q0, search, probes, tables, D, I, buf):
 
 
 @njit(cache=True, nogil=True)
-def hash_knn(search, probes, tables, D, I):
+def hash_knn(search, probes, tables, budget, D, I, gave_up):
     """The search.k nearest items of each query key (k <= items) into D, I, shell by shell until k are found.
     From the first radius where probing costs more than scanning the buckets, one scan sorts every bucket by its
-    distance and the remaining shells are read from that order."""
+    distance and the remaining shells are read from that order. A query whose next shell would take it past
+    ``budget.limit`` is flagged in ``gave_up`` (its row of D, I left as it is) for the caller to scan."""
     nq = search.queries.shape[0]
     buf = np.empty(1024, dtype=np.int64)
     q = 0
     while True:
-        q = _hash_knn_run(q, search, probes, tables, D, I, buf)
+        q = _hash_knn_run(q, search, probes, tables, budget, D, I, buf, gave_up)
         if q >= nq:
             break
         buf = np.empty(2 * buf.shape[0], dtype=np.int64)
@@ -655,39 +672,133 @@ def hash_knn(search, probes, tables, D, I):
 
 # ---------------------------------------------------------------------------------------------- FlatIndex
 
+# k-NN keeps each query's k best as a max-heap of keys ``distance << RANK_BITS | rank`` (ranks < 2^40, the most
+# rows an index holds): one integer compare orders by distance then rank. A slot not yet filled holds EMPTY_KEY.
+RANK_BITS = 40
+EMPTY_KEY = np.int64(2**62)
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _heap_sift_down(h, a, b, size, pos):
-    """Max-heap on h[a, b, :size]: move h[a, b, pos] down to its place (3-D indexing: a view made in the scan
-    loop would cost reference counting on every item)."""
-    v = h[a, b, pos]
+def _replace_top(h, q, k, v):
+    """Max-heap h[q, :k]: put v in place of the largest key and sift it down (2-D indexing: a view made in the
+    scan loop would cost reference counting on every item)."""
+    pos = 0
     while True:
         c = 2 * pos + 1
-        if c >= size:
+        if c >= k:
             break
-        if c + 1 < size and h[a, b, c + 1] > h[a, b, c]:
+        if c + 1 < k and h[q, c + 1] > h[q, c]:
             c += 1
-        if h[a, b, c] <= v:
+        if h[q, c] <= v:
             break
-        h[a, b, pos] = h[a, b, c]
+        h[q, pos] = h[q, c]
         pos = c
-    h[a, b, pos] = v
+    h[q, pos] = v
+
+
+# The flat k-NN scan reads the codes a tile at a time: a tile (TILE_BYTES, in L1 cache) is transposed once to
+# word-major order, ``tile[w, t]`` word w of code t, and every query of the batch is compared with it before the
+# next tile is read, so the codes cross the memory bus once per batch, not once per query. Word-major order
+# makes the distance loop run over contiguous codes, which the compiler turns into vector popcounts over 8 codes
+# per instruction (AVX-512 VPOPCNTQ where the CPU has it); the query's words stay in registers.
+TILE_BYTES = 16384
+# at most this many codes per tile: a tile that holds a candidate is read a second time, code by code
+TILE_CODES = 1024
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_push(h, a, b, size, v):
-    pos = size
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if h[a, b, parent] >= v:
-            break
-        h[a, b, pos] = h[a, b, parent]
-        pos = parent
-    h[a, b, pos] = v
+def _tile_distances(a, tile, count, buf):
+    """buf[t] = distance from query words ``a`` to code t of ``tile`` (word-major), t < count: eight, four, then
+    one word at a time, each a loop over the tile's codes."""
+    words = tile.shape[0]
+    for t in range(count):
+        buf[t] = 0
+    w = 0
+    while words - w >= 8:
+        a0, a1, a2, a3, a4, a5, a6, a7 = a[w], a[w + 1], a[w + 2], a[w + 3], a[w + 4], a[w + 5], a[w + 6], a[w + 7]
+        for t in range(count):
+            buf[t] += np.int32(popcount(np.uint64(a0 ^ tile[w, t])) + popcount(np.uint64(a1 ^ tile[w + 1, t]))
+                               + popcount(np.uint64(a2 ^ tile[w + 2, t])) + popcount(np.uint64(a3 ^ tile[w + 3, t]))
+                               + popcount(np.uint64(a4 ^ tile[w + 4, t])) + popcount(np.uint64(a5 ^ tile[w + 5, t]))
+                               + popcount(np.uint64(a6 ^ tile[w + 6, t])) + popcount(np.uint64(a7 ^ tile[w + 7, t])))
+        w += 8
+    if words - w >= 4:
+        a0, a1, a2, a3 = a[w], a[w + 1], a[w + 2], a[w + 3]
+        for t in range(count):
+            buf[t] += np.int32(popcount(np.uint64(a0 ^ tile[w, t])) + popcount(np.uint64(a1 ^ tile[w + 1, t]))
+                               + popcount(np.uint64(a2 ^ tile[w + 2, t])) + popcount(np.uint64(a3 ^ tile[w + 3, t])))
+        w += 4
+    while w < words:
+        a0 = a[w]
+        for t in range(count):
+            buf[t] += np.int32(popcount(np.uint64(a0 ^ tile[w, t])))
+        w += 1
 
 
-# The flat scans take the codes as one flat array of ``words`` words per code and compute the distances of a
-# block of codes at a time in a loop the compiler vectorises (a vector popcount where the CPU has one); a block
-# is scanned for a group of queries while it is in cache.
+@njit(cache=True, nogil=True, inline="always")
+def _hits(buf, count, limit):
+    """How many of buf[:count] are <= limit (a vectorised count: most tiles hold none, and are passed by)."""
+    hits = 0
+    limit = np.int32(limit)  # an int64 limit would widen every lane of the comparison
+    for t in range(count):
+        hits += np.int32(buf[t] <= limit)
+    return hits
+
+
+@njit(cache=True, nogil=True)
+def flat_knn(search, db, D, I):
+    """Exact search.k nearest codes (k <= items) of ``db`` (FlatCodes) by exhaustive scan, by distance then rank,
+    into D, I (nq, k).
+
+    Each query keeps a max-heap of its k best keys; ``limit[q]``, the largest distance that could still enter (the
+    heap's top distance, one less without ranks: rows come in rank order then, so a tie with the top loses), only
+    shrinks, and a tile's distances are compared with it in one vectorised pass: past the first tiles, nearly
+    every tile holds no candidate for a query and costs it nothing more."""
+    qw, k, rank = search.queries, search.k, search.rank
+    flat, words, bits = db.flat, db.words, db.bits
+    ranked = rank.shape[0] > 0
+    nq, n = qw.shape[0], flat.shape[0] // words
+    heap = np.full((nq, k), EMPTY_KEY, dtype=np.int64)
+    limit = np.full(nq, bits, dtype=np.int64)
+    size = min(TILE_CODES, max(8, TILE_BYTES // (8 * words)))
+    tile = np.empty((words, size), dtype=flat.dtype)
+    buf = np.empty(size, dtype=np.int32)
+    for lo in range(0, n, size):
+        count = min(size, n - lo)
+        if words == 1:  # one word per code is word-major already
+            tile = flat[lo:lo + count].reshape((1, count))
+        else:
+            for t in range(count):
+                for w in range(words):
+                    tile[w, t] = flat[(lo + t) * words + w]
+        for q in range(nq):
+            _tile_distances(qw[q], tile, count, buf)
+            if _hits(buf, count, limit[q]) == 0:
+                continue
+            for t in range(count):
+                d = buf[t]
+                if d > limit[q]:
+                    continue
+                i = lo + t
+                key = (np.int64(d) << RANK_BITS) | (rank[i] if ranked else i)
+                if key < heap[q, 0]:
+                    _replace_top(heap, q, k, key)
+                    top = heap[q, 0] >> RANK_BITS
+                    limit[q] = min(bits, top if ranked else top - 1)
+    low = (np.int64(1) << RANK_BITS) - 1
+    for q in range(nq):
+        for end in range(k - 1, 0, -1):  # heap sort: the largest key to the end, k - 1 times
+            v = heap[q, end]
+            heap[q, end] = heap[q, 0]
+            _replace_top(heap, q, end, v)
+        for c in range(k):
+            D[q, c] = heap[q, c] >> RANK_BITS
+            I[q, c] = heap[q, c] & low
+
+
+# The other flat scans (range search, and k-NN for a k too large for heaps) take the codes as one flat array of
+# ``words`` words per code and compute the distances of a block of codes at a time in a loop the compiler
+# vectorises; a block is scanned for a group of queries while it is in cache.
 SCAN_BLOCK = 1024
 QUERY_GROUP = 8
 
@@ -729,72 +840,6 @@ def _block_distances(qw, q, flat, words, lo, hi, buf, limit):
             hits += np.int32(buf[i] <= limit)
     return hits
 
-
-@njit(cache=True, nogil=True)
-def flat_knn(search, db, D, I):
-    """Exact search.k nearest codes (k <= items) of ``db`` (FlatCodes) by exhaustive scan, by distance then rank,
-    into D, I (nq, k).
-
-    Per query, items are kept in per-distance lists (at most k each: the first k rows, or with ranks the k
-    smallest ranks in a max-heap) while their distance is within the threshold T, the smallest distance whose
-    lists up to T already hold k; T only shrinks, so after the first few thousand items nearly every block of
-    codes holds no candidate at all, which the vectorised distance loop reports."""
-    qw, k, rank = search.queries, search.k, search.rank
-    flat, words, bits = db.flat, db.words, db.bits
-    ranked = rank.shape[0] > 0
-    nq, n = qw.shape[0], flat.shape[0] // words
-    kept = np.empty((QUERY_GROUP, bits + 1, k), dtype=np.int64)
-    sizes = np.zeros((QUERY_GROUP, bits + 1), dtype=np.int64)
-    thr = np.empty(QUERY_GROUP, dtype=np.int64)
-    buf = np.empty(SCAN_BLOCK, dtype=np.int32)
-    for g in range(0, nq, QUERY_GROUP):
-        group = min(QUERY_GROUP, nq - g)
-        for j in range(group):
-            thr[j] = bits
-            for d in range(bits + 1):
-                sizes[j, d] = 0
-        for lo in range(0, n, SCAN_BLOCK):
-            hi = min(lo + SCAN_BLOCK, n)
-            for j in range(group):
-                threshold = thr[j]
-                # without ranks an item at the threshold whose list is full cannot enter: look below it
-                limit = threshold - 1 if not ranked and sizes[j, threshold] >= k else threshold
-                if _block_distances(qw, g + j, flat, words, lo, hi, buf, limit) == 0:
-                    continue
-                for i in range(lo, hi):
-                    d = buf[i - lo]
-                    if d > threshold:
-                        continue
-                    s = sizes[j, d]
-                    if s >= k:
-                        if ranked and rank[i] < kept[j, d, 0]:  # a smaller rank replaces the largest kept
-                            kept[j, d, 0] = rank[i]
-                            _heap_sift_down(kept, j, d, k, 0)
-                        continue
-                    if ranked:
-                        _heap_push(kept, j, d, s, rank[i])
-                    else:
-                        kept[j, d, s] = i
-                    sizes[j, d] = s + 1
-                    total = 0
-                    for t in range(threshold + 1):  # lower the threshold once the lists below it hold k
-                        total += sizes[j, t]
-                        if total >= k:
-                            threshold = t
-                            break
-                thr[j] = threshold
-        for j in range(group):
-            filled = 0
-            for d in range(thr[j] + 1):
-                size = sizes[j, d]
-                if ranked:  # the list is a max-heap: sort it in place
-                    for end in range(size - 1, 0, -1):
-                        kept[j, d, 0], kept[j, d, end] = kept[j, d, end], kept[j, d, 0]
-                        _heap_sift_down(kept, j, d, end, 0)
-                for c in range(min(size, k - filled)):
-                    D[g + j, filled] = d
-                    I[g + j, filled] = kept[j, d, c]
-                    filled += 1
 
 
 @njit(cache=True, nogil=True)
@@ -902,7 +947,7 @@ def flat_range(search, db):
 # ---------------------------------------------------------------------------------------------- MultiIndexHash
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
-def _mih_run(q0, search, db, probes, tables, lims, out_d, out_i, cand):
+def _mih_run(q0, search, db, probes, tables, budget, lims, out_d, out_i, cand, gave_up):
     qw, k, r_lo, r_hi, rank, stats = search.queries, search.k, search.r_lo, search.r_hi, search.rank, search.stats
     dbw, bits, sub_start, sub_len, mask_class = db.words, db.bits, db.start, db.length, db.mask_class
     masks, mask_lims, scan = probes.masks, probes.lims, probes.scan
@@ -924,6 +969,8 @@ def _mih_run(q0, search, db, probes, tables, lims, out_d, out_i, cand):
             hist[d] = 0
         probed = 0
         verified = 0
+        spent = 0.0
+        stopped = False
         r = 0
         while True:
             a, b = r // m, r % m
@@ -936,11 +983,16 @@ def _mih_run(q0, search, db, probes, tables, lims, out_d, out_i, cand):
                         cls = mask_class[t]
                         lo_m, hi_m = mask_lims[cls, w], mask_lims[cls, w + 1]
                         n_keys = _keys_in(tables, t, sub_len[t])
+                        cost = n_keys * budget.key if scan[t, w] else (hi_m - lo_m) * budget.probe
+                        if spent + cost > budget.limit:  # more than what is left of a scan's cost: scan instead
+                            stopped = True
+                            break
                         gathered = _shell_of(tables, t, n_keys, qsub[t], w, scan[t, w], masks, lo_m, hi_m, cand, 0)
                         if gathered < 0:
                             return q
                         probed += n_keys if scan[t, w] else hi_m - lo_m
                         verified += gathered
+                        spent += cost + gathered * budget.candidate
                         for c in range(gathered):
                             row = cand[c]
                             d = distance(qw, q, dbw, row)
@@ -961,6 +1013,10 @@ def _mih_run(q0, search, db, probes, tables, lims, out_d, out_i, cand):
                             count += 1
                             hist[d] += 1
                     rad[t] = w
+                if stopped:
+                    break
+            if stopped:
+                break
             if knn:
                 within = 0
                 for d in range(r + 1):
@@ -970,15 +1026,19 @@ def _mih_run(q0, search, db, probes, tables, lims, out_d, out_i, cand):
             elif r >= r_hi:
                 break
             r += 1
-        sort_by_distance_id(out_d, out_i, start, count, False, bits)
-        lims[q + 1] = min(count, start + k) if knn else count
         stats[q, 0] = probed
         stats[q, 1] = verified
+        if stopped:  # no items: the caller scans for this query
+            gave_up[q] = True
+            lims[q + 1] = start
+            continue
+        sort_by_distance_id(out_d, out_i, start, count, False, bits)
+        lims[q + 1] = min(count, start + k) if knn else count
     return qw.shape[0]
 
 
 @njit(cache=True, nogil=True)
-def mih_search(search, db, probes, tables):
+def mih_search(search, db, probes, tables, budget, gave_up):
     """Norouzi's multi-index hashing, exact, over ``db`` (MihCodes). Radius r = a * m + b (0 <= b < m) is covered
     once every table t <= b has been probed to substring radius a and every other one to a - 1: an item within r
     differs from the query by at most that much on some substring (pigeonhole). The radius grows one step at a time, each
@@ -988,7 +1048,8 @@ def mih_search(search, db, probes, tables):
     k nearest (search.k > 0): stop at the first radius r where k items lie within r (then the k nearest are all
     known); otherwise probe up to r_hi and keep the items at r_lo..r_hi. Returns ``lims, D, I`` by distance then
     rank (the first k per query for k nearest). Shell (t, w) probes ``masks[lims[c, w]:lims[c, w + 1]]`` of
-    table t's length class c = db.mask_class[t], or scans its keys where ``probes.scan[t, w]``."""
+    table t's length class c = db.mask_class[t], or scans its keys where ``probes.scan[t, w]``. A query whose next
+    shell would take it past ``budget.limit`` is flagged in ``gave_up``, with no items, for the caller to scan."""
     nq = search.queries.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
     out_d = np.empty(max(1024, 8 * nq), dtype=np.int32)
@@ -996,7 +1057,7 @@ def mih_search(search, db, probes, tables):
     cand = np.empty(1024, dtype=np.int64)
     q = 0
     while True:
-        q = _mih_run(q, search, db, probes, tables, lims, out_d, out_i, cand)
+        q = _mih_run(q, search, db, probes, tables, budget, lims, out_d, out_i, cand, gave_up)
         if q >= nq:
             break
         out_d = _grow(out_d, 2 * out_d.shape[0])

@@ -8,7 +8,12 @@ at most ``a - 1`` on one of the others (the pigeonhole rule holds whatever the s
 those balls are probed; every candidate is verified once by a full popcount. The search is exact.
 
 k-NN grows the radius one step at a time (one more shell of one table per step) until k items lie within it,
-so no shell is probed twice."""
+so no shell is probed twice.
+
+No search costs much more than an exhaustive scan (:mod:`l2h.index.costs`): a query whose next shell of probes would
+take it past a scan's cost, or whose candidates already have, scans the index's own codes instead (long codes
+whose neighbours are far: 512-bit codes at distance 100 reach every substring table at radius 6 and more).
+``strategy`` forces either way."""
 
 from __future__ import annotations
 
@@ -20,9 +25,10 @@ from l2h import codes as codes_mod
 from l2h.checks import MAX_BITS
 from l2h.codes import is_integer
 from l2h.errors import L2HError
-from l2h.index import kernels, parallel
+from l2h.index import costs, kernels, parallel
 from l2h.index.base import BinaryIndex, Growable
 from l2h.index.buckets import DIRECT_BITS, MAX_ROWS, BucketTables
+from l2h.index.flat import rescan_knn, rescan_ranges
 from l2h.index.hash_index import flip_masks, scan_radii
 
 
@@ -72,6 +78,7 @@ class MultiIndexHash(BinaryIndex):
         self.words_per_code = (codes_mod.n_bytes(self.bits) + 7) // 8
         self.tables = BucketTables(self.sub_len.tolist())
         self._words = Growable(np.empty((0, self.words_per_code), dtype=np.uint64))
+        self.strategy = "auto"  # costs.STRATEGIES: when a search scans the codes instead of probing
 
     @property
     def ntotal(self) -> int:
@@ -102,19 +109,38 @@ class MultiIndexHash(BinaryIndex):
         return masks, lims, scan
 
     def _run(self, queries, k: int, r_lo: int, r_hi: int, stats):
-        """The k nearest (k > 0), or every item at r_lo..r_hi (k = 0)."""
+        """The k nearest (k > 0) as ``D, I``, or every item at r_lo..r_hi (k = 0) as ``lims, D, I``."""
         qw = codes_mod.as_words(queries)
         masks, lims, scan = self._plan(None if k else int(substring_radii(r_hi, self.m).max()))
         probes, tables = kernels.Probes(masks=masks, lims=lims, scan=scan), self.tables.kernel_args()
         db = kernels.MihCodes(words=self.words, bits=self.bits, start=self.sub_start, length=self.sub_len,
                               mask_class=self.mask_class)
         rank = self.id_map.ranks()
+        budget = costs.budget(self.strategy, self.ntotal, self.words_per_code, self.tables.direct,
+                              costs.verified(self.words_per_code))
+        gave_up = np.zeros(len(qw), dtype=np.bool_)
 
         def chunk(lo, hi):
             search = kernels.Search(queries=qw[lo:hi], k=k, r_lo=r_lo, r_hi=r_hi, rank=rank, stats=stats[lo:hi])
-            return kernels.mih_search(search, db, probes, tables)
+            return kernels.mih_search(search, db, probes, tables, budget, gave_up[lo:hi])
 
-        return parallel.concat_ranges(parallel.map_chunks(len(qw), chunk))
+        found = parallel.concat_ranges(parallel.map_chunks(len(qw), chunk))
+        why = "a query scans once its next shell of probes, or its candidates, would cost more than a scan"
+        if k:
+            D = np.full((len(qw), k), -1, dtype=np.int32)
+            I = np.full((len(qw), k), -1, dtype=np.int64)
+            answered = np.flatnonzero(~gave_up)
+            D[answered], I[answered] = found[1].reshape(-1, k), found[2].reshape(-1, k)
+            scanned = rescan_knn(qw, self._flat_codes, k, self.id_map, stats, gave_up, D, I)
+            self.last_plan = costs.plan("MultiIndexHash", self.strategy, f"k-NN (k={k})", scanned, len(qw),
+                                        self.ntotal, why)
+            return D, I
+        self.last_plan = costs.plan("MultiIndexHash", self.strategy, f"radius {r_lo}..{r_hi}", int(gave_up.sum()),
+                                    len(qw), self.ntotal, why)
+        return rescan_ranges(qw, self._flat_codes, r_lo, r_hi, rank, stats, gave_up, found)
+
+    def _flat_codes(self) -> kernels.FlatCodes:
+        return kernels.FlatCodes(flat=self.words.reshape(-1), words=self.words_per_code, bits=self.bits)
 
     def _probe(self, queries, r_lo, r_hi, stats):
         return self._run(queries, 0, r_lo, r_hi, stats)
@@ -123,8 +149,7 @@ class MultiIndexHash(BinaryIndex):
         return self._run(queries, 0, 0, radius, stats)
 
     def _search(self, queries, k, stats):
-        _, D, I = self._run(queries, k, 0, self.bits, stats)
-        return D.reshape(-1, k), I.reshape(-1, k)
+        return self._run(queries, k, 0, self.bits, stats)
 
     def _codes(self):
         return codes_mod.from_words(self.words, self.bits)
