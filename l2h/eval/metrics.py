@@ -11,7 +11,16 @@ Every metric then follows without sorting and without a queries x database matri
 - ``hamming_ball``: precision and recall of the items within Hamming radius r, for r = 0 .. bits (the
   precision-recall curve of hash lookup), with the empty-ball rule applied and the empty fraction reported.
 
-A query with no relevant item has no AP or recall; it is left out of those means and counted.
+The means follow the field's rule (DeepHash-pytorch's ``CalcTopMap``, OrthoHash's ``calculate_mAP``, the CSQ
+authors' ``mean_average_precision``): a query with no relevant item in the ranked list (the whole database for
+``map``, its top R for ``map_at[R]``) has no AP and scores 0 in the mean over all queries. Their number is
+reported (``queries_without_relevant``, ``queries_without_relevant_at[R]``), so the mean over the other queries
+alone is ``map * n_query / (n_query - that number)``. Per query the arrays hold NaN there. Recall is undefined
+without a relevant item: those queries are left out of the recall means.
+
+Ties: those implementations order equal distances as their sort happens to (``np.argsort``'s default quicksort,
+``torch.topk``), not stably; l2h breaks ties by database id, one of the orders theirs can produce, and
+``map_tie_aware`` gives the expectation over all of them.
 
 AP itself is :func:`average_precision` of the relevance flags in rank order (its torch twin:
 :func:`l2h.eval.metrics_torch.average_precision`); the compiled pass computes the same from each relevant item's
@@ -172,9 +181,11 @@ class RankingMetrics:
         has_rel = self.n_relevant > 0
         recall = self.hits_at[has_rel] / self.n_relevant[has_rel, None]
         return {
-            "map": _nanmean(self.ap),
-            "map_tie_aware": _nanmean(self.ap_tie_aware),
-            "map_at": {str(R): _nanmean(self.ap_at[:, t]) for t, R in enumerate(self.Rs)},
+            "map": _zero_if_undefined_mean(self.ap),
+            "map_tie_aware": _zero_if_undefined_mean(self.ap_tie_aware),
+            "map_at": {str(R): _zero_if_undefined_mean(self.ap_at[:, t]) for t, R in enumerate(self.Rs)},
+            "queries_without_relevant_at": {str(R): int(np.isnan(self.ap_at[:, t]).sum())
+                                            for t, R in enumerate(self.Rs)},
             "precision_at": {str(k): float((self.hits_at[:, t] / k).mean()) for t, k in enumerate(self.ks)},
             "precision_at_tie_aware": {str(k): float(v) for k, v in zip(self.ks, self.precision_at_tie_aware().mean(0))},
             "recall_at": {str(k): float(recall[:, t].mean()) if has_rel.any() else float("nan")
@@ -182,19 +193,29 @@ class RankingMetrics:
             "queries_without_relevant": int((~has_rel).sum()),
             "hamming_ball": self.hamming_ball(empty_policy),
             "tie_rule": "ties broken by database id; *_tie_aware: expectation over random orders within ties",
+            "no_relevant_rule": "a query with no relevant item (in the whole database for map, in its top R for "
+                                "map_at) scores 0, as DeepHash-pytorch's CalcTopMap; counted in "
+                                "queries_without_relevant and queries_without_relevant_at",
         }
 
 
-def _nanmean(values: np.ndarray) -> float:
-    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+def _zero_if_undefined_mean(values: np.ndarray) -> float:
+    """The mean over all queries, a query without a defined AP (NaN) counting 0: the field's rule."""
+    return float(np.nan_to_num(values, nan=0.0).mean()) if len(values) else float("nan")
 
 
 def ranking_metrics(query_codes: np.ndarray, database_codes: np.ndarray, relevance: Relevance, bits: int,
                     ks=(10, 100, 1000), Rs=(1000, 5000), device: str | None = None) -> RankingMetrics:
     """Every Hamming-ranking metric for each query; memory is O(database) per query, never queries x database.
     ``device`` None runs the compiled CPU pass; a torch device ("cuda", or "cpu") runs the torch version."""
-    query_codes = codes_mod.check_codes(query_codes, bits, "query codes")
-    database_codes = codes_mod.check_codes(database_codes, bits, "database codes")
+    if np.ndim(query_codes) == 3:  # one code per hash table (tables=L): each item ranked at its smallest distance
+        device = device or "cpu"   # over the tables, as l2h.index.UnionIndex searches them; the torch pass does it
+        for t in range(query_codes.shape[1]):
+            codes_mod.check_codes(query_codes[:, t], bits, "query codes")
+            codes_mod.check_codes(database_codes[:, t], bits, "database codes")
+    else:
+        query_codes = codes_mod.check_codes(query_codes, bits, "query codes")
+        database_codes = codes_mod.check_codes(database_codes, bits, "database codes")
     ks_arr, Rs_arr = np.asarray(ks, dtype=np.int64), np.asarray(Rs, dtype=np.int64)
     if device is not None:
         from l2h.eval import metrics_torch

@@ -1,6 +1,7 @@
 """The ranking metrics of :mod:`l2h.eval.metrics` computed with torch, for a GPU: queries in chunks, distances by
-a byte-popcount table, each chunk's ranking by a stable sort (ties by id). Same results as the compiled CPU
-pass, which remains the default on a machine without a GPU."""
+a byte-popcount table, each chunk's ranking by a stable sort (ties by id). Same per-query results as the compiled
+CPU pass, which remains the default on a machine without a GPU; the means over queries, with the field's rule for
+a query that finds nothing relevant, are :class:`l2h.eval.metrics.RankingMetrics`'s for both."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def per_query(query_codes, database_codes, relevance: Relevance, bits: int, ks: 
     q_all = torch.as_tensor(query_codes, device=dev)
     table = _BYTE_POPCOUNT.to(dev)
     n, nq = db.shape[0], q_all.shape[0]
-    chunk = max(1, budget_bytes // max(1, n * db.shape[1] * 2))
+    chunk = max(1, budget_bytes // max(1, n * db[0].numel() * 2))
     db_rel = torch.as_tensor(relevance.database, device=dev)
     q_rel = torch.as_tensor(relevance.query, device=dev)
     positions = torch.arange(1, n + 1, device=dev, dtype=torch.float64)
@@ -42,7 +43,9 @@ def per_query(query_codes, database_codes, relevance: Relevance, bits: int, ks: 
     for start in range(0, nq, chunk):
         q = q_all[start:start + chunk]
         rows = torch.arange(start, start + q.shape[0])
-        dist = table[(q[:, None, :] ^ db[None, :, :]).long()].sum(-1).long()  # (c, n)
+        dist = table[(q[:, None] ^ db[None]).long()].sum(-1).long()  # (c, n); (c, n, tables) for codes of tables=L
+        if dist.dim() == 3:  # each item at its smallest distance over the tables, as l2h.index.UnionIndex
+            dist = dist.amin(-1)
         if relevance.mode == SINGLE:
             rel = db_rel[None, :, 0] == q_rel[rows.to(dev), 0][:, None]
         elif relevance.mode == MULTI:

@@ -26,7 +26,9 @@ class EvalSettings:
     of each ball's re-ranked candidates; ``rerank``: order candidates by the features' cosine (as the tutorial)
     or by Hamming distance; ``empty_policy``: a query with no candidate is left out of the mean (``skip``, as the
     tutorial) or scores 0 (``zero``); its share is reported either way. ``compute_map``: Hamming-ranking
-    metrics over the whole database; ``ks``: precision / recall@k of that ranking; ``map_at``: mAP@R.
+    metrics over the whole database; ``ks``: precision / recall@k of that ranking; ``map_at``: the cut-offs R
+    (a list, or one number) of mAP@R, written to metrics.json as ``map@R`` (a query with nothing relevant in its
+    top R scores 0, the field's rule).
     ``relevance``: ``labels`` (same class / any shared label), ``neighbours`` (the ``neighbours_k`` true nearest
     items by ``neighbours_metric``), ``given`` (the data file's own ground truth), ``auto`` (labels when the data
     has them, else the file's ground truth, else true neighbours). ``device``: where the ranking metrics run
@@ -38,7 +40,7 @@ class EvalSettings:
     empty_policy: str = "skip"
     compute_map: bool = True
     ks: list[int] = field(default_factory=lambda: [10, 100, 1000])
-    map_at: list[int] = field(default_factory=lambda: [1000, 5000])
+    map_at: list[int] | int = field(default_factory=lambda: [1000, 5000])
     save_codes: bool = False
     relevance: str = "auto"
     neighbours_k: int = 100
@@ -56,6 +58,8 @@ class EvalSettings:
         for name in ("compute_map", "save_codes"):
             if not isinstance(getattr(self, name), bool):
                 raise L2HError(f"eval.{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.map_at, int) and not isinstance(self.map_at, bool):
+            self.map_at = [self.map_at]  # one cut-off, as the field names its dataset's
         for name in ("ks", "map_at"):
             values = getattr(self, name)
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):

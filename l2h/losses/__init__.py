@@ -6,8 +6,8 @@ deep supervised hashing objectives, trained by :class:`l2h.hashers.deep.DeepHash
 straight-through gradient), :class:`OrthoHash` (cosine to orthogonal codewords).
 
 What several losses share lives in its own modules, never in a method's file: :mod:`l2h.losses.helpers` (the pairs
-of a batch, which of them are similar, the soft cross-entropy, HashNet's weighted pairwise likelihood, the check of
-a weight) and :mod:`l2h.losses.codebooks` (fixed class codes: Hadamard rows or fair coins). The sign is
+of a batch, which of them are similar, the soft cross-entropy, the check of a weight) and
+:mod:`l2h.losses.codebooks` (fixed class codes: Hadamard rows, fair coins, CSQ's hash centres). The sign is
 :func:`l2h.codes.signs`."""
 
 from l2h.losses.base import HashLoss

@@ -9,7 +9,8 @@ family, declared by the class attribute ``fits``:
   pairwise losses call items sharing any label similar (the deep supervised losses).
 
 A loss with state that depends on the data (hash centres, class codewords, a classifier head) builds it in
-``setup(bits, classes)``; one with a schedule (HashNet's scale) advances it in ``on_epoch(epoch)``. Trainable
+``setup(bits, classes)``; one with a schedule advances it in ``on_step(step)`` before each optimiser step (HashNet's
+scale) or in ``on_epoch(epoch)`` at the start of each epoch. Trainable
 parameters of a loss (a classifier head) are trained with the encoder's."""
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class HashLoss(nn.Module):
 
     def on_epoch(self, epoch: int) -> None:
         """Advance a schedule at the start of each epoch (0-based)."""
+
+    def on_step(self, step: int) -> None:
+        """Advance a schedule before optimiser step ``step`` (0-based, counted over the whole fit)."""
 
     def forward(self, scores: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         if scores.ndim != 2 or targets.ndim != 2 or scores.shape[0] != targets.shape[0]:

@@ -8,11 +8,17 @@ For every pair of distinct items of a batch, with ``theta_ij = u_i . u_j / 2`` o
 
 plus the quantisation term ``||b_i - u_i||^2`` with ``b_i = sgn(u_i)`` pulling the scores towards their codes:
 
-    loss = mean_{i != j} nll_ij + quantisation * mean_{i, k} (u_ik - sgn(u_ik))^2.
+    loss = mean_{i != j} nll_ij + quantisation * mean_{i, k} (u_ik - sgn(u_ik))^2,
 
-The paper weighs summed terms (eta = 10 over its sums); as means of pairs and of entries the reference
-implementation's weight is 0.1 (DeepHash-pytorch), the default here. Pairs are the batch's own (not a memory
-bank of the whole training set)."""
+computed as DeepHash-pytorch's ``DPSHLoss`` (and the authors' jiangqy/DPSH-pytorch) computes it: the gradient
+reaches ``u_i`` only as the first item of a pair, the second, ``u_j``, held fixed (theirs is a memory bank of the
+training set's last scores, detached). Every unordered pair is counted both ways, so the likelihood's gradient
+keeps the paper's direction, ``sum_{j != i} (sigma(theta_ij) - s_ij) u_j / 2`` over the number of pairs; with both
+sides differentiated it would be twice as long, and quantisation 0.1 would weigh like DeepHash-pytorch's 0.05
+(l2h before this change). Here ``quantisation`` is
+DeepHash-pytorch's ``alpha``, value and gradient: 0.1, its default. (The paper's eta = 10 weighs summed terms,
+so it has no one equivalent among means.) Differences kept: pairs are the batch's own, not the batch against a
+bank of the whole training set, and an item is not paired with itself."""
 
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ class DPSH(HashLoss):
         if n < 2:
             return 0.0 * u.sum()  # no pair
         s = pairwise_similarity(targets.float())
-        theta = 0.5 * u @ u.T
+        theta = 0.5 * u @ u.detach().T  # DeepHash-pytorch's one-sided gradient: its bank holds detached scores
         nll = F.softplus(theta) - s * theta
         likelihood = (off_diagonal(n, u.device).to(u.dtype) * nll).sum() / (n * (n - 1))
         return likelihood + self.quantisation * (u - signs(u).detach()).square().mean()

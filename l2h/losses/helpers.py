@@ -1,6 +1,5 @@
-"""What the hashing losses share: their settings' check, the pairs of a batch and which of them are similar, the
-cross-entropy against label rows, and HashNet's weighted pairwise likelihood (HashNet's loss, CSQ's pairwise
-term)."""
+"""What the hashing losses share: their settings' check, the pairs of a batch and which of them are similar, and
+the cross-entropy against label rows."""
 
 from __future__ import annotations
 
@@ -34,18 +33,3 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     targets = targets.float()
     target = targets / targets.sum(1, keepdim=True).clamp_min(1e-12)
     return -(target * F.log_softmax(logits.float(), 1)).sum(1).mean()
-
-
-def weighted_pairwise_nll(h: torch.Tensor, targets: torch.Tensor, alpha: float) -> torch.Tensor:
-    """HashNet's weighted pairwise cross-entropy over the ordered pairs of distinct items of a batch
-    (:mod:`l2h.losses.hashnet` gives the formula)."""
-    n = h.shape[0]
-    off = off_diagonal(n, h.device).to(h.dtype)
-    s = pairwise_similarity(targets.float())
-    theta = alpha * h @ h.T
-    nll = F.softplus(theta) - s * theta
-    total = float(n * (n - 1))
-    similar = (off * s).sum()
-    dissimilar = total - similar
-    w = off * torch.where(s > 0, total / similar.clamp_min(1), total / dissimilar.clamp_min(1))
-    return (w * nll).sum() / total
