@@ -31,6 +31,12 @@ class HashModel(torch.nn.Module):
     def in_dim(self) -> int:
         return self.encoder.in_dim
 
+    @property
+    def tables(self) -> int:
+        """Hash tables the model encodes for: more than one (``tables=L``, :mod:`l2h.encoders.tables`) gives codes
+        ``(n, tables, bytes)``, one per table."""
+        return getattr(self.encoder, "tables", 1)
+
     # the name GRH's papers use for the learned hash functions
     @property
     def hash_functions(self) -> Encoder:
@@ -49,10 +55,13 @@ class HashModel(torch.nn.Module):
     def scores(self, features, batch_size: int = 65536, preprocessed: bool = False) -> np.ndarray:
         """Real-valued projections (n, bits); a bit is 1 where its projection is >= 0. ``preprocessed``: the
         features already went through ``self.preprocess`` (callers that need them too transform once).
-        ``batch_size`` rows, and at most :data:`FORWARD_ROWS`, go through the network at a time."""
+        ``batch_size`` rows, and at most :data:`FORWARD_ROWS`, go through the network at a time, on the encoder's
+        device (:meth:`on`); on a GPU the scores stay there until the last chunk, so the host prepares the next
+        chunk while the GPU works on this one, and waits for it once."""
         features = self.check_features(features)
         self.eval()
         device = self.encoder.device
+        gpu = device.type == "cuda"
         step = min(batch_size, FORWARD_ROWS)
         out = []
         for start in range(0, features.shape[0], step):
@@ -60,10 +69,23 @@ class HashModel(torch.nn.Module):
             if not np.isfinite(batch).all():
                 row = start + int(np.flatnonzero(~np.isfinite(batch).all(1))[0])
                 raise L2HError(f"row {row} of the features holds NaN or infinite values: clean or drop it")
-            x = torch.from_numpy(batch if preprocessed else self.preprocess.transform(batch)).to(device)
-            out.append(self.encoder(x).float().cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0, self.bits), dtype=np.float32)
+            x = torch.from_numpy(batch if preprocessed else self.preprocess.transform(batch))
+            x = x.pin_memory().to(device, non_blocking=True) if gpu else x.to(device)
+            out.append(self.encoder(x).float())
+        empty = (0, self.bits) if self.tables == 1 else (0, self.tables, self.bits)
+        return torch.cat(out).cpu().numpy() if out else np.empty(empty, dtype=np.float32)
+
+    def on(self, device="auto") -> HashModel:
+        """Encode on ``device`` from now on (a setting: auto = the GPU when there is one, cpu, cuda, cuda:N);
+        returns the model. The preprocessing stays in numpy on the CPU."""
+        from l2h.devices import resolve_device
+
+        self.encoder.to(resolve_device(device))
+        return self
 
     def encode(self, features, batch_size: int = 65536, preprocessed: bool = False) -> np.ndarray:
-        """Packed uint8 codes (n, ceil(bits / 8))."""
-        return codes_mod.from_scores(self.scores(features, batch_size, preprocessed))
+        """Packed uint8 codes (n, ceil(bits / 8)); (n, tables, ceil(bits / 8)) for a model of several tables."""
+        scores = self.scores(features, batch_size, preprocessed)
+        if scores.ndim == 3:
+            return np.stack([codes_mod.from_scores(scores[:, t]) for t in range(scores.shape[1])], axis=1)
+        return codes_mod.from_scores(scores)

@@ -237,7 +237,7 @@ def test_ksh_surrogate_gradient_is_the_derivative_of_its_objective(rng):
     phi = 2 / (1 + torch.exp(-kernel @ a)) - 1  # the paper's phi, written as in the paper
     (-(phi @ r @ phi)).backward()
     value, gradient = surrogate(a.detach(), kernel, lambda v: r @ v)
-    assert value == pytest.approx(float(-(phi @ r @ phi).detach()))
+    assert float(value) == pytest.approx(float(-(phi @ r @ phi).detach()))
     assert torch.allclose(gradient, a.grad)
 
 

@@ -88,3 +88,21 @@ def test_save_load_move_and_refusals(tmp_path, rng):
 def test_asking_for_a_gpu_without_one_is_one_line():
     with pytest.raises(L2HError, match="asks for a GPU but this machine has none"):
         TorchFlatIndex(20, device="cuda")
+
+
+@pytest.mark.parametrize("bits", [64, 2048, 4096])
+def test_the_gpus_float16_products_give_exact_distances(monkeypatch, rng, bits):
+    """A GPU multiplies the ±1 codes in float16 (2048 positions at a time): forced here on the CPU, the answers of
+    codes up to the longest, with near-duplicates whose distances are odd and close to the code length, are still
+    exactly FlatIndex's."""
+    monkeypatch.setattr(torch_flat, "product_dtype", lambda device: torch.float16)
+    db = codes.pack(rng.integers(0, 2, (200, bits)))
+    db[100:] = db[:100] ^ codes.pack(rng.random((100, bits)) < 3 / bits)  # a few bits apart
+    q = np.concatenate([db[:10], ~db[10:15] & codes.pack(np.ones((1, bits), np.uint8))])  # and the complements
+    flat, ours = FlatIndex(bits), TorchFlatIndex(bits, device="cpu")
+    flat.add(db)
+    ours.add(db)
+    assert ours._signs(ours._packed[:1]).dtype == torch.float16
+    for got, want in zip([*ours.search(q, 5), *ours.range_search(q, 4), *ours.probe(q, bits - 6, bits)],
+                         [*flat.search(q, 5), *flat.range_search(q, 4), *flat.probe(q, bits - 6, bits)]):
+        assert np.array_equal(got, want)

@@ -61,9 +61,10 @@ def coordinate_ascent(a: np.ndarray, p: np.ndarray, b: np.ndarray, sweeps: int =
     return b
 
 
-def sampled_loss(bits: int, s_gamma, s_omega, b_gamma, b_omega) -> float:
-    return float((bits * s_gamma - b_gamma @ b_omega.T).square().sum()
-                 + (bits * s_omega - b_omega @ b_omega.T).square().sum())
+def sampled_loss(bits: int, s_gamma, s_omega, b_gamma, b_omega) -> torch.Tensor:
+    """The loss on the sampled columns, a 0-d tensor on their device."""
+    return ((bits * s_gamma - b_gamma @ b_omega.T).square().sum()
+            + (bits * s_omega - b_omega @ b_omega.T).square().sum())
 
 
 class COSDISH(Hasher):
@@ -84,11 +85,13 @@ class COSDISH(Hasher):
     def update_omega(self, s_gamma, s_omega, b_gamma, b_omega) -> torch.Tensor:
         """``B_Omega`` bit by bit, the others fixed (see the module's text). With ``B_Gamma`` fixed, the linear
         term of bit k is ``(bits S_Gamma,Omega - sum over the other bits t of g_t b_t^T)^T g_k``: it needs only
-        ``S^T B_Gamma`` and ``B_Gamma^T B_Gamma``, never the (n, |Omega|) residual."""
-        q = self.bits
-        targets = q * (s_gamma.T @ b_gamma)                # (|Omega|, bits)
-        gram = b_gamma.T @ b_gamma                          # (bits, bits)
-        b_omega = b_omega.clone()
+        ``S^T B_Gamma`` and ``B_Gamma^T B_Gamma``, never the (n, |Omega|) residual. The search itself is a scalar
+        loop over the few |Omega| x |Omega| and |Omega| x bits values: on the CPU, copied there and back once per
+        call (copied per bit, a GPU would wait for the host at every bit)."""
+        q, device = self.bits, b_omega.device
+        targets = (q * (s_gamma.T @ b_gamma)).cpu()         # (|Omega|, bits)
+        gram = (b_gamma.T @ b_gamma).cpu()                  # (bits, bits)
+        s_omega, b_omega = s_omega.cpu(), b_omega.cpu().clone()
         r_omega = q * s_omega - b_omega @ b_omega.T         # residual with every bit in
         for k in range(q):
             b = b_omega[:, k]
@@ -96,11 +99,10 @@ class COSDISH(Hasher):
             p = targets[:, k] - b_omega @ gram[:, k] + b * gram[k, k]
             a = r_omega.clone()
             a.fill_diagonal_(0)
-            new = torch.as_tensor(coordinate_ascent(a.cpu().numpy(), p.cpu().numpy(), b.cpu().numpy()),
-                                  device=b.device)
+            new = torch.from_numpy(coordinate_ascent(a.numpy(), p.numpy(), b.numpy()))
             r_omega -= torch.outer(new, new)               # bit k back in, updated
             b_omega[:, k] = new
-        return b_omega
+        return b_omega.to(device)
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> Linear:
         labels = check_label_rows(self.check_labels(labels), len(features))
@@ -119,14 +121,14 @@ class COSDISH(Hasher):
             order = torch.randperm(n, generator=draws).to(x.device)
             omega, gamma = order[:columns], order[columns:]
             s = similar.block(None, omega)                  # 0/1, (n, |Omega|)
-            dissimilar = -float(s.sum() / (1 - s).sum().clamp_min(1)) if self.balance else -1.0
+            dissimilar = -(s.sum() / (1 - s).sum().clamp_min(1)) if self.balance else -1.0  # stays on the device
             s = s * (1 - dissimilar) + dissimilar
             s_gamma, s_omega = s[gamma], s[omega]
             for _ in range(self.alternations):
                 codes[omega] = self.update_omega(s_gamma, s_omega, codes[gamma], codes[omega])
                 sums = s_gamma @ codes[omega]
                 codes[gamma] = torch.where(sums.abs() < 1e-9, codes[gamma], signs(sums))
-                objective.append(sampled_loss(self.bits, s_gamma, s_omega, codes[gamma], codes[omega])
-                                 / (n * columns))
+                objective.append(sampled_loss(self.bits, s_gamma, s_omega, codes[gamma], codes[omega]))
+        objective = (torch.stack(objective) / (n * columns)).tolist() if objective else []  # one wait, at the end
         self.history = {"objective": objective, "columns": columns, "device": str(self.device)}
         return ridge_encoder(x, codes, self.ridge, self.standardise)

@@ -33,8 +33,9 @@ def random_rotation(bits: int, seed: int) -> np.ndarray:
     return np.linalg.qr(np.random.RandomState(seed).randn(bits, bits))[0]
 
 
-def quantisation_loss(codes: torch.Tensor, projected: torch.Tensor) -> float:
-    return float((codes - projected).square().sum())
+def quantisation_loss(codes: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:
+    """``||codes - projected||_F^2``, a 0-d tensor on their device."""
+    return (codes - projected).square().sum()
 
 
 class ITQ(Hasher):
@@ -52,7 +53,8 @@ class ITQ(Hasher):
             u, _, vh = torch.linalg.svd(codes.T @ projected)
             rotation = (u @ vh).T  # orthogonal Procrustes: argmin over R of ||codes - projected R||
             losses.append(quantisation_loss(codes, projected @ rotation))
-        self.history["quantisation_loss"] = losses
+        # read once at the end: a float() per iteration would make the host wait for a GPU at every step
+        self.history["quantisation_loss"] = torch.stack(losses).tolist() if losses else []
         return rotation
 
     def fit(self, features, labels=None, *, validation=None, trainer=None) -> Linear:
@@ -60,7 +62,7 @@ class ITQ(Hasher):
         check_bits_within(self.bits, x.shape[1], "itq")
         mean, directions, _ = principal_components(x, self.bits)
         projected = (x.double() - mean) @ directions
-        self.history = {"pca_quantisation_loss": quantisation_loss(signs(projected), projected),
+        self.history = {"pca_quantisation_loss": quantisation_loss(signs(projected), projected).item(),
                         "device": str(self.device)}
         weight = directions @ self.rotate(projected)
         return linear_encoder(weight, -(mean @ weight))

@@ -64,20 +64,21 @@ class PairwiseLabels:
         return self._dense @ v
 
 
-def surrogate(a: torch.Tensor, kernel: torch.Tensor, residual) -> tuple[float, torch.Tensor]:
-    """KSH's smooth objective for one bit, ``-phi(K a)^T R phi(K a)``, and its gradient in ``a``. ``residual``
-    multiplies by R."""
+def surrogate(a: torch.Tensor, kernel: torch.Tensor, residual) -> tuple[torch.Tensor, torch.Tensor]:
+    """KSH's smooth objective for one bit, ``-phi(K a)^T R phi(K a)`` (a 0-d tensor), and its gradient in ``a``.
+    ``residual`` multiplies by R."""
     phi = torch.tanh(kernel @ a / 2)  # = 2 / (1 + exp(-K a)) - 1
     r_phi = residual(phi)
-    return float(-(phi @ r_phi)), -kernel.T @ (r_phi * (1 - phi * phi))
+    return -(phi @ r_phi), -kernel.T @ (r_phi * (1 - phi * phi))
 
 
 def minimise(a: torch.Tensor, kernel: torch.Tensor, residual, iterations: int, tol: float = 1e-5):
     """Nesterov-accelerated gradient descent with a backtracking step on :func:`surrogate`, from ``a``; the best
-    point seen and the surrogate's values."""
+    point seen and the surrogate's values (0-d tensors). Whether a step is accepted and whether the surrogate has
+    settled are the host's decisions: both come back from the device together, one wait per step tried."""
     def value(point):
         phi = torch.tanh(kernel @ point / 2)
-        return float(-(phi @ residual(phi)))
+        return -(phi @ residual(phi))
 
     previous, current = a, a
     best, best_value = a, value(a)
@@ -86,19 +87,21 @@ def minimise(a: torch.Tensor, kernel: torch.Tensor, residual, iterations: int, t
     for _ in range(iterations):
         v = current + (t_previous - 1) / t * (current - previous)
         f_v, g_v = surrogate(v, kernel, residual)
-        squared = float(g_v @ g_v)
+        squared = g_v @ g_v
         for _ in range(64):  # the step 1/L is accepted once it lowers f by at least |g|^2 / 2L
             step = v - g_v / lipschitz
             f_step = value(step)
-            if f_step <= f_v - squared / (2 * lipschitz):
+            accepted, settled = torch.stack([f_step <= f_v - squared / (2 * lipschitz),
+                                             (f_step - values[-1]).abs() <= tol * values[-1].abs()]).tolist()
+            if accepted:
                 break
             lipschitz *= 2
         previous, current = current, step
         t_previous, t = t, (1 + math.sqrt(1 + 4 * t * t)) / 2
         values.append(f_step)
-        if f_step < best_value:
-            best, best_value = step, f_step
-        if abs(values[-1] - values[-2]) <= tol * abs(values[-2]):
+        better = f_step < best_value
+        best, best_value = torch.where(better, step, best), torch.where(better, f_step, best_value)
+        if settled:
             break
     return best, values
 
@@ -141,20 +144,18 @@ class KSH(Hasher):
             reduced = torch.linalg.solve_triangular(factor, reduced.T, upper=False)  # L^-1 LM L^-T
             vector = torch.linalg.eigh((reduced + reduced.T) / 2).eigenvectors[:, -1]
             start = torch.linalg.solve_triangular(factor.T, vector[:, None], upper=True)[:, 0]
-            start = start * math.sqrt(n_labelled / float(start @ gram @ start))
+            start = start * torch.sqrt(n_labelled / (start @ gram @ start))
             optimised, values = minimise(start, kernel, residual, self.iterations)
             candidates = [signs(kernel @ start), signs(kernel @ optimised)]
-            fits = [float(y @ residual(y)) for y in candidates]
-            better = int(fits[1] > fits[0])
-            y = candidates[better]
-            projections.append(optimised if better else start)
-            improved.append(bool(better))
+            better = candidates[1] @ residual(candidates[1]) > candidates[0] @ residual(candidates[0])
+            y = torch.where(better, candidates[1], candidates[0])  # decided on the device: no wait for it
+            projections.append(torch.where(better, optimised, start))
+            improved.append(better)
             steps.append(len(values) - 1)
-            fit_s += float(y @ (2 * similar.times(y) - y.sum()))
+            fit_s += y @ (2 * similar.times(y) - y.sum())
             codes = torch.cat([codes, y[:, None]], 1)
-            total = (self.bits ** 2 * n_labelled ** 2 - 2 * self.bits * fit_s
-                     + float((codes.T @ codes).square().sum()))
+            total = self.bits ** 2 * n_labelled ** 2 - 2 * self.bits * fit_s + (codes.T @ codes).square().sum()
             objective.append(total / n_labelled ** 2)
-        self.history.update(objective=objective, optimised_bits=improved, gradient_steps=steps,
-                            labelled=n_labelled)
+        self.history.update(objective=torch.stack(objective).tolist(), optimised_bits=torch.stack(improved).tolist(),
+                            gradient_steps=steps, labelled=n_labelled)
         return install(encoder, torch.stack(projections, 1))

@@ -1,11 +1,16 @@
 """Exhaustive Hamming search on a torch device (the GPU when there is one): the same contract and exactly the
 same results as :class:`FlatIndex`, ties by id included.
 
-Codes stay packed on the device. A search unpacks blocks of them to ±1 floats and takes the Hamming distance
-from one matrix product, ``d = (B - q · x) / 2`` over the B = 8 * bytes positions (the clear padding bits agree
-and add nothing); every term is ±1 and every sum an integer of at most 2^16 in magnitude, so float32 gives it
-exactly. k-NN keeps, per query, the k smallest keys ``distance * n + rank`` (rank: the item's place in id
-order, from the index's id map), which orders by distance then id with no ties left.
+Codes stay packed on the device. A search unpacks blocks of them to ±1 and takes the Hamming distance from a
+matrix product, ``d = (B - q · x) / 2`` over the B = 8 * bytes positions (the clear padding bits agree and add
+nothing). Every product term is ±1, so every partial sum is an integer no larger in magnitude than the number of
+positions summed. On a GPU the ±1 are float16, for its tensor cores: float16 holds every integer up to 2048
+exactly, so the product is taken over at most :data:`HALF_POSITIONS` = 2048 positions at a time (whatever order
+and precision the GPU sums in, no partial sum can round) and the pieces added in float32 (exact to 2^24). On the
+CPU, float32 throughout (exact to 2^24 positions). k-NN keeps, per query, the k smallest keys
+``distance * n + rank`` (rank: the item's place in id order, from the index's id map), which orders by distance
+then id with no ties left. The host waits for the device once per block of a range search (the number of
+results sizes its output) and once at the end of a k-NN search.
 
 torch is imported when an index is built, never by ``import l2h.index``: FAISS and torch in one process have
 crashed on some platforms, so code that uses FAISS never needs to load torch."""
@@ -22,6 +27,7 @@ from l2h.index.base import BinaryIndex, empty_range
 
 MAX_ROWS = 2**40
 BLOCK_ELEMENTS = 2**24  # floats per block of distances or unpacked codes (64 MiB)
+HALF_POSITIONS = 2048   # code positions per float16 product: float16 holds every integer up to 2048 exactly
 
 
 def _torch():
@@ -40,6 +46,12 @@ def _tensor(array: np.ndarray, device):
 def _torch_dtype(dtype):
     torch = _torch()
     return {np.dtype(np.uint8): torch.uint8, np.dtype(np.int64): torch.int64}[np.dtype(dtype)]
+
+
+def product_dtype(device):
+    """The dtype of the ±1 matrix products: float16 on a GPU (tensor cores), float32 elsewhere."""
+    torch = _torch()
+    return torch.float16 if device.type == "cuda" else torch.float32
 
 
 class TorchFlatIndex(BinaryIndex):
@@ -100,10 +112,17 @@ class TorchFlatIndex(BinaryIndex):
     # ------------------------------------------------------------------ distances
 
     def _signs(self, packed):
-        """(rows, bytes) uint8 on the device -> (rows, 8 * bytes) float32 of ±1."""
-        torch = _torch()
+        """(rows, bytes) uint8 on the device -> (rows, 8 * bytes) ±1 in :func:`product_dtype`."""
         bits = (packed.unsqueeze(-1) >> self._shifts) & 1
-        return bits.reshape(packed.shape[0], -1).to(torch.float32) * 2 - 1
+        return bits.reshape(packed.shape[0], -1).to(product_dtype(self.device)) * 2 - 1
+
+    def _dot(self, qs, xs):
+        """``qs @ xs.T`` exactly, as float32: in pieces of at most HALF_POSITIONS positions when in float16."""
+        torch = _torch()
+        if qs.dtype != torch.float16 or qs.shape[1] <= HALF_POSITIONS:
+            return (qs @ xs.T).float()
+        return sum((qs[:, i:i + HALF_POSITIONS] @ xs[:, i:i + HALF_POSITIONS].T).float()
+                   for i in range(0, qs.shape[1], HALF_POSITIONS))
 
     def _blocks(self, nq: int):
         width = 8 * self.code_bytes
@@ -121,7 +140,7 @@ class TorchFlatIndex(BinaryIndex):
             qs = self._signs(q[q0:q0 + q_block])
             for r0 in range(0, self._n, db_block):
                 xs = self._signs(self._packed[r0:min(r0 + db_block, self._n)])
-                dot = qs @ xs.T
+                dot = self._dot(qs, xs)
                 yield q0, q0 + qs.shape[0], r0, r0 + xs.shape[0], torch.round((width - dot) * 0.5).to(torch.int64)
 
     def _ranks(self):
@@ -153,18 +172,15 @@ class TorchFlatIndex(BinaryIndex):
         torch = _torch()
         nq = queries.shape[0]
         rank = self._ranks()
-        owners, dists, ranks = [], [], []
+        found = []  # per block, on the device: rows of (query, distance, rank) of the items in [r_lo, r_hi]
         for q0, _, r0, _, dist in self._distance_blocks(queries):
-            qi, ri = torch.nonzero((dist >= r_lo) & (dist <= r_hi), as_tuple=True)
-            owners.append((qi + q0).cpu())
-            dists.append(dist[qi, ri].cpu())
-            ranks.append(rank[ri + r0].cpu())
+            qi, ri = torch.nonzero((dist >= r_lo) & (dist <= r_hi), as_tuple=True)  # the block's one wait
+            found.append(torch.stack([qi + q0, dist[qi, ri], rank[ri + r0]]))
         stats[:, 1] = self._n
-        if not owners:
+        if not found:
             return empty_range(nq)
-        owner = torch.cat(owners).numpy()
-        D = torch.cat(dists).numpy().astype(np.int32)
-        I = torch.cat(ranks).numpy()
+        owner, D, I = torch.cat(found, dim=1).cpu().numpy()
+        D = D.astype(np.int32)
         order = np.lexsort((I, D, owner))
         lims = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=nq))]).astype(np.int64)
         return lims, D[order], I[order].astype(np.int64)

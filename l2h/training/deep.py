@@ -16,7 +16,7 @@ from l2h import codes as codes_mod
 from l2h.encoders.base import Encoder
 from l2h.errors import L2HError
 from l2h.losses.base import HashLoss
-from l2h.training.trainer import check_finite
+from l2h.training.trainer import FiniteLoss
 from l2h.training.validation import split_half_map
 
 OPTIMISERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -42,6 +42,7 @@ class DeepModule(pl.LightningModule):
         self.val_map: list[float] = []
         self.train_loss: list[float] = []
         self._epoch_losses: list[torch.Tensor] = []
+        self.finite = FiniteLoss()
         self._val_codes: list[np.ndarray] = []
         self._val_labels: list[np.ndarray] = []
 
@@ -50,29 +51,42 @@ class DeepModule(pl.LightningModule):
         data = self.trainer.datamodule
         if data.train_targets is None:
             raise L2HError(f"{type(self.loss).__name__} trains on labels and the training items have none")
-        with float32(self.device):
-            features = data.train_features.to(self.device)
-            # the fixed input map, once per fit, in blocks (an anchor kernel of many items is a large product)
-            self.embedded = torch.cat([self.encoder.embed(block) for block in features.split(8192)])
+        if data.views is None:  # training views come batch by batch from the workers: no item is held here
+            with float32(self.device):
+                features = data.train_features.to(self.device)
+                # the fixed input map, once per fit, in blocks (an anchor kernel of many items is a large product)
+                self.embedded = torch.cat([self.encoder.embed(block) for block in features.split(8192)])
         self.targets = data.train_targets.to(self.device)
 
     def on_train_epoch_start(self):
         self.loss.on_epoch(self.current_epoch)
 
-    def training_step(self, rows, batch_idx):
-        scores = self.encoder.score(self.embedded[rows])
+    def training_step(self, batch, batch_idx):
+        self.loss.on_step(self.global_step)  # a schedule per optimiser step (HashNet's scale)
+        if isinstance(batch, (tuple, list)):  # image data: (rows, training views, labels) from the DataModule's workers
+            rows = batch[0]
+            with float32(self.device):
+                embedded = self.encoder.embed(batch[1].float())
+        else:
+            rows, embedded = batch, self.embedded[batch]
+        scores = self.encoder.score(embedded)
         with float32(self.device):
             loss = self.loss(scores.float(), self.targets[rows]) + self.encoder.regulariser().float()
-        check_finite(loss, self)
+        self.finite.see(loss)
         self._epoch_losses.append(loss.detach())
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        # to the logger only, which reads it every log_every_n_steps: the progress bar would wait for the device
+        # at every step to print it; it shows the epoch's train_loss instead
+        self.log("loss", loss.detach(), on_step=True, on_epoch=False)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.finite.after_step(self, batch_idx)
 
     def on_train_epoch_end(self):
         if self._epoch_losses:
             self.train_loss.append(torch.stack(self._epoch_losses).mean().item())
             self._epoch_losses = []
-            self.log("train_loss", self.train_loss[-1], on_epoch=True, on_step=False)
+            self.log("train_loss", self.train_loss[-1], prog_bar=True, on_epoch=True, on_step=False)
 
     def validation_step(self, batch, batch_idx):
         _, x, y = batch
@@ -92,7 +106,7 @@ class DeepModule(pl.LightningModule):
         self.log("val_map", score, prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        params = [*self.encoder.parameters(), *self.loss.parameters()]
+        params = [*self.encoder.parameter_groups(self.lr), {"params": list(self.loss.parameters()), "lr": self.lr}]
         if self.optimiser == "adam":
             optimiser = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         elif self.optimiser == "adamw":

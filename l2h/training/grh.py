@@ -1,5 +1,10 @@
 """GRH's LightningModule: one epoch is one round (graph step, then ``steps`` optimiser steps of the
-partitioner); validation at the end of each round gives early stopping and best-round restore."""
+partitioner); validation at the end of each round gives early stopping and best-round restore.
+
+The round's target codes and weights are plain tensors on the device, not module buffers: every process of a
+data-parallel run computes the same ones, and DDP would otherwise send them from the first process to all the
+others before every step. The training items are embedded and scored :data:`~l2h.model.FORWARD_ROWS` at a time,
+so that a round's predictions need the memory of one chunk of items, not of the whole training set."""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from l2h.encoders.base import Encoder
 from l2h.graphs.base import AffinityGraph
 from l2h.losses.base import HashLoss
 from l2h.losses.hinge import balanced_weights
-from l2h.training.trainer import check_finite
+from l2h.model import FORWARD_ROWS
+from l2h.training.trainer import FiniteLoss
 from l2h.training.validation import split_half_map
 
 
@@ -23,8 +29,9 @@ class GRHModule(pl.LightningModule):
         super().__init__()
         self.encoder, self.loss, self.graph = encoder, loss, graph
         self.alpha, self.sign_first, self.lr, self.balance = alpha, sign_first, lr, balance
-        self.register_buffer("targets", torch.from_numpy(initial_codes.astype(np.float32)), persistent=False)
-        self.register_buffer("weights", torch.ones_like(self.targets), persistent=False)
+        self.targets = torch.from_numpy(initial_codes.astype(np.float32))  # moved to the device when fitting starts
+        self.weights = torch.ones_like(self.targets)
+        self.finite = FiniteLoss()
         self.flipped: list[float] = []  # fraction of bits the graph step changed, per round
         self.val_map: list[float] = []
         self._val_codes: list[np.ndarray] = []
@@ -35,14 +42,17 @@ class GRHModule(pl.LightningModule):
         data = self.trainer.datamodule
         features = data.train_features.to(self.device)
         self.graph.build(features, data.train_labels)
-        self.embedded = self.encoder.embed(features)  # the fixed input map, computed once per fit
+        # the fixed input map, computed once per fit
+        self.embedded = torch.cat([self.encoder.embed(chunk) for chunk in features.split(FORWARD_ROWS)])
+        self.targets, self.weights = self.targets.to(self.device), self.weights.to(self.device)
         self.loss.setup(self.encoder.bits, data.classes)
 
     @torch.no_grad()
     def on_train_epoch_start(self):
         if self.current_epoch > 0:  # the codes entering a round are the hash functions' predictions
             self.encoder.eval()
-            self.targets = signs(self.encoder.score(self.embedded).float())
+            self.targets = signs(torch.cat([self.encoder.score(chunk).float()
+                                            for chunk in self.embedded.split(FORWARD_ROWS)]))
             self.encoder.train()
         refined = self.graph.step(self.targets, self.alpha, self.sign_first)
         self.flipped.append((refined != self.targets).float().mean().item())
@@ -60,9 +70,15 @@ class GRHModule(pl.LightningModule):
         # mean is weighed by its size; the average is then the gradient of the whole batch's mean
         share = len(rows) * world / self.trainer.datamodule.global_batch_size
         loss = share * self.loss(self.encoder.score(z), targets, weights) + self.encoder.regulariser()
-        check_finite(loss, self)
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        self.finite.see(loss)
+        # the logger reads the step's loss every log_every_n_steps; the progress bar shows the round's mean loss,
+        # summed on the device: printing each step's loss would make the host wait for the device at every step
+        self.log("loss", loss.detach(), on_step=True, on_epoch=False)
+        self.log("train_loss", loss.detach(), prog_bar=True, on_step=False, on_epoch=True)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.finite.after_step(self, batch_idx)
 
     def validation_step(self, batch, batch_idx):
         _, x, y = batch

@@ -43,11 +43,33 @@ def build_trainer(factory: Callable[..., pl.Trainer], **options) -> pl.Trainer:
                        "check trainer.*") from None
 
 
-def check_finite(loss: torch.Tensor, module: pl.LightningModule) -> None:
-    """A loss that became NaN or infinite ends training with one line (its usual cause: steps too large)."""
-    if not torch.isfinite(loss):
-        raise L2HError(f"the {type(module.loss).__name__} loss became {loss.item()} at epoch {module.current_epoch}: "
-                       "lower model.lr")
+# optimiser steps between two looks at the loss watch: each look waits for the device once
+CHECK_EVERY = 50
+
+
+class FiniteLoss:
+    """Ends training with one line when the loss becomes NaN or infinite (its usual cause: steps too large),
+    without making the host wait for the device at every step: each step's test stays on the device, and the
+    first non-finite loss is looked at every :data:`CHECK_EVERY` steps and after each epoch's last step."""
+
+    def __init__(self):
+        self.bad = None    # whether a loss was not finite: a bool tensor on the device
+        self.first = None  # the latest loss until one is not finite, then that one
+
+    def see(self, loss: torch.Tensor) -> None:
+        loss = loss.detach()
+        if self.bad is None:
+            self.bad, self.first = ~torch.isfinite(loss), loss
+        else:
+            self.first = torch.where(self.bad, self.first, loss)
+            self.bad = self.bad | ~torch.isfinite(loss)
+
+    def after_step(self, module: pl.LightningModule, batch_idx: int) -> None:
+        """Look (and wait for the device) every :data:`CHECK_EVERY` steps and after an epoch's last step."""
+        last = batch_idx + 1 == module.trainer.num_training_batches
+        if self.bad is not None and ((batch_idx + 1) % CHECK_EVERY == 0 or last) and self.bad.item():
+            raise L2HError(f"the {type(module.loss).__name__} loss became {self.first.item()} at epoch "
+                           f"{module.current_epoch}: lower model.lr")
 
 
 def fit(module: pl.LightningModule, data: pl.LightningDataModule, factory: Callable | None, max_epochs: int,
