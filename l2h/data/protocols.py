@@ -10,7 +10,10 @@ protocol is a class the ``protocol`` config group instantiates; ``protocol.split
 - ``full``: every non-query item is labelled for training (and is the database).
 - ``tutorial``: the split of Sean Moran's learning-to-hash tutorial, reproduced exactly.
 - ``given``: the queries the data file brings (ann-benchmarks ``test``, a TEXMEX query file), the whole file
-  as the database and ``n_train`` of its items for training."""
+  as the database and ``n_train`` of its items for training; or, for data that names its own roles (an image
+  list's ``train`` / ``test`` / ``database`` files), exactly those roles.
+- ``cifar10``, ``cifar10-1``, ``cifar10-2``: the deep hashing field's splits (DeepHash-pytorch, CSQ, HashNet),
+  a fixed number of queries and training items drawn from every class; :class:`PerClass`."""
 
 from __future__ import annotations
 
@@ -148,7 +151,11 @@ class Tutorial(Protocol):
 
 class Given(Protocol):
     """The data file's own queries; the whole file is the database, ``n_train`` of its items (drawn with the seed)
-    train the model and ``n_validation`` more select it."""
+    train the model and ``n_validation`` more select it.
+
+    Data whose items come with roles (``data.roles``: an image list's ``test`` / ``train`` / ``database`` files)
+    is split exactly as it says: its queries, its training items (``n_validation`` of them, drawn with the seed,
+    kept apart to select the model) and its database; ``n_train`` is not used."""
 
     name = "given"
 
@@ -157,6 +164,8 @@ class Given(Protocol):
         self.n_validation = checks.integer("protocol.n_validation", n_validation, minimum=0)
 
     def split(self, data, seed=0):
+        if data.roles is not None:
+            return self._split_by_roles(data, seed)
         if data.queries is None:
             raise L2HError(f"{data.name} brings no queries of its own: use protocol=standard, or give a file with "
                            "queries (an ann-benchmarks .hdf5, data.queries_path=...)")
@@ -169,16 +178,82 @@ class Given(Protocol):
         return Split(self.name, np.arange(len(data.queries)), train, np.arange(data.n), validation=validation,
                      disjoint=(("validation", "train"),), external_queries=True)
 
+    def _split_by_roles(self, data: Dataset, seed: int) -> Split:
+        roles = data.roles
+        train = np.random.default_rng(seed).permutation(roles["train"])
+        if self.n_validation >= train.size:
+            raise L2HError(f"protocol.n_validation={self.n_validation} leaves none of the {train.size} training items "
+                           f"of {data.name}: lower protocol.n_validation")
+        return Split(self.name, np.sort(roles["query"]), np.sort(train[self.n_validation:]),
+                     np.sort(roles["database"]), validation=np.sort(train[:self.n_validation]),
+                     disjoint=(("query", "train"), ("query", "database"), ("validation", "train")))
+
+
+class PerClass(Protocol):
+    """The deep hashing field's CIFAR-10 splits (DeepHash-pytorch's ``cifar_dataset``): from every class,
+    ``query_per_class`` queries and ``train_per_class`` training items drawn with the seed; the database is
+    ``rest`` (every other item: ``cifar10``, 1000 / 5000 / 54000 on CIFAR-10), ``train_and_rest`` (every item that
+    is not a query: ``cifar10-1``, 59000) or ``train`` (the training items only: ``cifar10-2``, 10000 queries and
+    50000 training items, 1000 / 5000 per class, the remaining items unused). Works with any single-label data; a
+    class with fewer than ``query_per_class + train_per_class`` items is refused. ``n_validation`` items (drawn
+    in proportion to the classes) are carved from the training items for model selection."""
+
+    DATABASES = ("rest", "train_and_rest", "train")
+
+    def __init__(self, name: str, query_per_class: int, train_per_class: int, database: str, n_validation: int = 0):
+        if database not in self.DATABASES:
+            raise L2HError(f"protocol.database={database!r} is not one of {', '.join(self.DATABASES)}")
+        self.name, self.database = str(name), database
+        self.query_per_class = checks.integer("protocol.query_per_class", query_per_class)
+        self.train_per_class = checks.integer("protocol.train_per_class", train_per_class)
+        self.n_validation = checks.integer("protocol.n_validation", n_validation, minimum=0)
+
+    def split(self, data, seed=0):
+        if data.labels is None or data.multilabel:
+            kind = "no labels" if data.labels is None else "multi-hot labels"
+            raise L2HError(f"protocol {self.name} draws items per class, and {data.name} has {kind}: use "
+                           "protocol=standard (or protocol=given for an image list's own split)")
+        rng = np.random.default_rng(seed)
+        need = self.query_per_class + self.train_per_class
+        query, train, rest = [], [], []
+        for c in np.unique(data.labels):
+            members = rng.permutation(np.flatnonzero(data.labels == c))
+            if members.size < need:
+                raise L2HError(f"protocol {self.name} draws {self.query_per_class} queries and {self.train_per_class} "
+                               f"training items from every class, but class {c} of {data.name} has {members.size} "
+                               "items: use protocol=standard with smaller protocol.n_query / protocol.n_train")
+            query.append(members[:self.query_per_class])
+            train.append(members[self.query_per_class:need])
+            rest.append(members[need:])
+        query, train, rest = (np.sort(np.concatenate(part)) for part in (query, train, rest))
+        if self.n_validation >= train.size:
+            raise L2HError(f"protocol.n_validation={self.n_validation} leaves none of the {train.size} training items: "
+                           "lower protocol.n_validation")
+        # validation items in proportion to the classes: a prefix of a stratified order of the training items
+        order = train[_stratified_label_order(data.labels[train], rng)]
+        validation, train = np.sort(order[:self.n_validation]), np.sort(order[self.n_validation:])
+        database = {"rest": rest, "train_and_rest": np.union1d(rest, train), "train": train}[self.database]
+        disjoint = (("query", "train"), ("query", "database"), ("query", "validation"), ("validation", "train"),
+                    ("validation", "database"))
+        return Split(self.name, query, train, database, validation=validation,
+                     disjoint=disjoint if self.database != "rest" else (*disjoint, ("train", "database")))
+
 
 def _stratified_order(data: Dataset, rng: np.random.Generator) -> np.ndarray:
     """A random order of all items in which every prefix holds the classes in proportion (round-robin over
     shuffled classes); a plain shuffle for multi-label or unlabelled data."""
     if data.labels is None or data.multilabel:
         return rng.permutation(data.n)
-    perm = rng.permutation(data.n)
-    labels = data.labels[perm]
+    return _stratified_label_order(data.labels, rng)
+
+
+def _stratified_label_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`_stratified_order` of items with these class ids."""
+    n = labels.size
+    perm = rng.permutation(n)
+    labels = labels[perm]
     # rank of each item within its class, scaled by class size: interleaves classes proportionally
-    order_in_class = np.empty(data.n, dtype=np.float64)
+    order_in_class = np.empty(n, dtype=np.float64)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         order_in_class[members] = (np.arange(members.size) + rng.random()) / members.size

@@ -64,6 +64,10 @@ class Encoder(nn.Module):
         """Added to the training loss (weight decay of the SVMs, the MLP)."""
         return torch.zeros((), device=self.device)
 
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """The optimiser's parameter groups at base learning rate ``lr`` (a backbone trains its layers slower)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     @property
     def device(self) -> torch.device:
         for tensor in itertools.chain(self.parameters(), self.buffers()):

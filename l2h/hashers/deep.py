@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from l2h import checks
+from l2h.devices import bf16_native, trainer_device
 from l2h.encoders.base import Encoder
 from l2h.errors import L2HError
 from l2h.hashers.base import Hasher
@@ -63,7 +64,7 @@ def with_precision(factory: Callable | None, precision: str) -> Callable:
         gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
         if not gpu:
             return factory
-        precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+        precision = "bf16-mixed" if bf16_native() else "16-mixed"  # emulated bf16 is slower than fp16
     return functools.partial(factory, precision=precision)
 
 
@@ -71,6 +72,9 @@ class DeepTraining(Hasher):
     """The settings every deep hasher trains with (this class and :class:`l2h.hashers.classifier.Classifier`)."""
 
     supervised = True
+    # image data: random training views of the training items (l2h.training.data.TrainingViews), which the
+    # pipeline sets; each batch then trains on fresh crops and flips instead of the fixed features
+    training_views = None
 
     def __init__(self, bits: int, encoder: Callable[..., Encoder], epochs: int = 50, lr: float = 1e-3,
                  batch_size: int | None = 256, optimiser: str = "adam", weight_decay: float = 0.0,
@@ -125,9 +129,9 @@ class DeepTraining(Hasher):
         from l2h.training.data import SplitData
         from l2h.training.deep import DeepModule
 
-        encoder.fit_inputs(torch.from_numpy(features))
+        encoder.fit_inputs(torch.from_numpy(features).to(trainer_device(trainer)))  # on the training device
         data = SplitData(features, labels, validation, batch_size=self.batch_size, steps=None, seed=self.seed,
-                         rows_only=True)
+                         rows_only=True, views=self.training_views)
         loss.setup(encoder.bits, data.classes)  # before the module: a loss's own parameters train with the encoder
         module = DeepModule(encoder, loss, self.lr, self.optimiser, self.weight_decay, self.schedule, self.epochs,
                             view=view)
@@ -144,10 +148,12 @@ class DeepTraining(Hasher):
     def prepare(self, features, labels, validation):
         labels = self.check_labels(labels)
         features = np.ascontiguousarray(features, dtype=np.float32)
-        if features.ndim != 2 or len(features) != len(labels):
+        # with training views the items are the views', and the features a sample the input map is fitted on
+        items = len(features) if self.training_views is None else len(self.training_views)
+        if features.ndim != 2 or items != len(labels):
             raise L2HError(f"{type(self).__name__} needs features (n, d) and one label row per item, got "
                            f"{features.shape} and {np.shape(labels)}")
-        if len(features) < 2:
+        if items < 2:
             raise L2HError(f"{type(self).__name__} needs at least two training items")
         torch.manual_seed(self.seed)
         return features, labels, validation
