@@ -32,25 +32,35 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 class Preprocessor(torch.nn.Module):
-    """``x -> l2_normalise(x) - mean``, with ``mean`` a buffer so it travels in checkpoints."""
+    """``x -> l2_normalise(x) - mean``, with ``mean`` a buffer so it travels in checkpoints. For two-view data
+    (``view_dims``: view a's columns, then view b's) each view is normalised on its own, so that a view's
+    preprocessed values never depend on the other view: a query of one view is encoded alike, whatever its pair."""
 
-    def __init__(self, dim: int, l2: bool = True, centre: bool = True):
+    def __init__(self, dim: int, l2: bool = True, centre: bool = True, view_dims: list[int] | None = None):
         super().__init__()
         self.l2 = l2
         self.centre = centre
+        self.view_dims = None if view_dims is None else [int(d) for d in view_dims]
         self.register_buffer("mean", torch.zeros(dim))
 
     def fit(self, x: np.ndarray) -> Preprocessor:
         if self.centre:
-            base = l2_normalise(x) if self.l2 else x
+            base = self._normalise(x) if self.l2 else x
             self.mean.copy_(torch.from_numpy(base.mean(axis=0, dtype=np.float64).astype(np.float32)))
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         # one new float32 array, centred in place: a database of 70000 MNIST images is 220 MB per copy
-        out = l2_normalise(x).astype(np.float32, copy=False) if self.l2 else np.array(x, dtype=np.float32)
+        out = self._normalise(x).astype(np.float32, copy=False) if self.l2 else np.array(x, dtype=np.float32)
         out -= self.mean.cpu().numpy()
         return out
 
+    def _normalise(self, x: np.ndarray) -> np.ndarray:
+        if self.view_dims is None:
+            return l2_normalise(x)
+        cut = self.view_dims[0]
+        return np.concatenate([l2_normalise(x[:, :cut]), l2_normalise(x[:, cut:])], axis=1)
+
     def hparams(self) -> dict:
-        return {"dim": int(self.mean.numel()), "l2": self.l2, "centre": self.centre}
+        views = {} if self.view_dims is None else {"view_dims": self.view_dims}  # older checkpoints have none
+        return {"dim": int(self.mean.numel()), "l2": self.l2, "centre": self.centre, **views}

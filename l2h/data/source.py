@@ -9,9 +9,11 @@ four MNIST files, or one IDX file), ``hdf5`` (ann-benchmarks), ``fvecs`` / ``bve
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from l2h.data import formats
+from l2h.data import views as two_views
 from l2h.data.dataset import Dataset, check_features
 from l2h.data.formats.common import DATA, Names, existing
 from l2h.errors import L2HError
@@ -23,7 +25,9 @@ class DataSource:
     """A dataset's location and layout; nothing is read until :meth:`load`.
 
     - ``features`` / ``labels``: the array (variable, dataset) names inside the file; ``None`` takes the format's
-      default (npz ``X`` / ``y``, mat ``X`` / ``X_class``, hdf5 ``train`` / none), labels only if present
+      default (npz ``X`` / ``y``, mat ``X`` / ``X_class``, hdf5 ``train`` / none), labels only if present.
+      Two names (``[X_image, X_text]``) read two views of the same items (:mod:`l2h.data.views`)
+    - ``views``: ``halves`` makes each image's left and right halves its two views; ``None``: one view
     - ``labels_path``: a second file of labels (``.npy``, ``.npz``, ``.mat``, ``.hdf5``, IDX, or text with one
       label per line); ``labels`` then names the array inside it
     - ``queries_path`` / ``ground_truth_path``: TEXMEX-style files of the data's own queries and their true
@@ -37,7 +41,7 @@ class DataSource:
                  features: str | None = None, labels: str | None = None, labels_path: str | os.PathLike | None = None,
                  queries_path: str | os.PathLike | None = None, ground_truth_path: str | os.PathLike | None = None,
                  example: str = "file", n_query: int | None = None, n_train: int | None = None,
-                 lazy: bool | None = None):
+                 lazy: bool | None = None, views: str | None = None):
         if not isinstance(name, str) or not name.strip():
             raise L2HError(f"data.name must be a non-empty name, got {name!r}")
         self.name = name
@@ -48,7 +52,17 @@ class DataSource:
                 raise L2HError(f"data.{setting} must be a path, got {value!r}")
             if isinstance(value, str) and not value.strip():
                 raise L2HError(f"data.{setting} is empty: give a path, or null")
-        for setting, value in (("features", features), ("labels", labels), ("example", example)):
+        if isinstance(features, Sequence) and not isinstance(features, str):  # two views of the same items
+            features = tuple(features)
+            if len(features) != 2 or not all(isinstance(f, str) and f for f in features):
+                raise L2HError(f"data.features names one array, or the two views' arrays [A,B], got {features!r}")
+            if views is not None:
+                raise L2HError("data.features names two views already, and data.views cuts one array in two: "
+                               "drop one of them")
+            if queries_path is not None:
+                raise L2HError("two-view data takes its queries from its own items: drop data.queries_path")
+        for setting, value in (("features", None if isinstance(features, tuple) else features), ("labels", labels),
+                               ("example", example)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise L2HError(f"data.{setting} must be a name, got {value!r}")
         for setting, value in (("n_query", n_query), ("n_train", n_train)):
@@ -61,6 +75,7 @@ class DataSource:
         self.path, self.features, self.labels = path, features, labels
         self.labels_path, self.queries_path, self.ground_truth_path = labels_path, queries_path, ground_truth_path
         self.example, self.n_query, self.n_train, self.lazy = example, n_query, n_train, lazy
+        self.views = two_views.check_views(views)
 
     def __repr__(self) -> str:
         shown = {k: getattr(self, k) for k in ("format", "path", "features", "labels", *_SETTINGS[1:])}
@@ -90,6 +105,8 @@ class DataSource:
         self.check()
         fmt = self.resolved_format()
         path = None if fmt == "digits" else self._path()
+        if isinstance(self.features, tuple):
+            return self._load_two_arrays(fmt, path)
         parts = formats.read(fmt, path, DATA, features=self.features,
                              labels=None if self.labels_path else self.labels, lazy=self.lazy)
         labels = parts.labels
@@ -104,8 +121,20 @@ class DataSource:
                 raise L2HError(f"data.ground_truth_path needs the queries it belongs to, and {self.name} brings none: "
                                "add data.queries_path")
             neighbors = formats.read_array(self.ground_truth_path, "data.ground_truth_path", what="ground truth")
-        return Dataset.create(self.name, parts.features, labels, item_shape=parts.item_shape, queries=queries,
+        data = Dataset.create(self.name, parts.features, labels, item_shape=parts.item_shape, queries=queries,
                               neighbors=neighbors, metric=parts.metric, row_check=parts.row_check)
+        return data if self.views is None else two_views.halves(data)
+
+    def _load_two_arrays(self, fmt: str, path: Path | None) -> Dataset:
+        """``data.features=[A, B]``: two arrays of the same items, the views of one two-view dataset."""
+        read = [formats.read(fmt, path, DATA, features=name, labels=None if self.labels_path else self.labels,
+                             lazy=False, want_labels=first) for name, first in zip(self.features, (True, False))]
+        labels = read[0].labels
+        if self.labels_path is not None:
+            labels = formats.read_array(self.labels_path, "data.labels_path", key=self.labels, what="labels")
+        view_a, view_b = (Dataset.create(f"{self.name} ({name})", parts.features, item_shape=parts.item_shape)
+                          for name, parts in zip(self.features, read))
+        return two_views.paired(self.name, view_a, view_b, labels)
 
     def _path(self) -> Path:
         if self.path is None:

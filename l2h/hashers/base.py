@@ -45,6 +45,12 @@ class Hasher(ABC):
         ``validation`` (features, labels) is for model selection by methods that do it; ``trainer`` makes the
         Lightning trainer of trainable methods (``trainer(max_epochs=..., callbacks=[...])``)."""
 
+    def partial_fit(self, features: np.ndarray, labels: np.ndarray | None = None) -> Encoder:
+        """Update the hash functions with one more batch of training items and return them (online hashers only:
+        GRH, OSH); the first call starts from nothing, each later one continues."""
+        raise L2HError(f"{type(self).__name__} learns in one batch only (no partial_fit): for a stream of "
+                       "training items use model=grh_online, or another GRH model, or model=osh")
+
     def check_labels(self, labels: np.ndarray | None) -> np.ndarray:
         if labels is None:
             raise L2HError(f"{type(self).__name__} is supervised and the training items have no labels: give "
