@@ -19,11 +19,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from l2h import atomic, checkpoint, checks, provenance
-from l2h.data.dataset import Dataset
+from l2h import atomic, checkpoint, checks, extraction, provenance, stream, tables
+from l2h.data.dataset import Dataset, chunk_rows
 from l2h.data.preprocess import Preprocessor
 from l2h.data.protocols import Protocol, Split
+from l2h.devices import initialise, training_device
 from l2h.errors import L2HError
+from l2h.eval.crossmodal import cross_modal_map
 from l2h.eval.metrics import ranking_metrics
 from l2h.eval.radius_sweep import radius_sweep
 from l2h.eval.relevance import (
@@ -34,12 +36,16 @@ from l2h.eval.relevance import (
 )
 from l2h.eval.settings import EvalSettings
 from l2h.hashers.base import Hasher
+from l2h.index.union import index_for_model
 from l2h.model import HashModel
 from l2h.report import run as report
 from l2h.report.folder import RunFolder, check_writable
 
 # settings that change what a run computes only through these names in the stored config
 _RUN_SETTINGS = ("data", "protocol", "seed")
+# the most bytes of lazy image features (queries and database, float32) evaluation holds whole, for the settings
+# that need every item's features (cosine re-ranking, neighbour relevance); beyond it they are refused
+IMAGES_IN_MEMORY = 4 << 30
 
 
 def build(node, what: str, **kwargs):
@@ -113,6 +119,7 @@ def build_parts(cfg: DictConfig, training: bool) -> Parts:
     """Every group, checked now: nothing is read or trained before all settings are known to be possible."""
     if training:
         checks.bits(cfg.bits)
+        tables.check(cfg.get("tables", 1))
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise L2HError(f"seed={cfg.get('seed')!r}: the seed must be a non-negative integer")
     settings = build(cfg.eval, "eval")
@@ -126,6 +133,8 @@ def build_parts(cfg: DictConfig, training: bool) -> Parts:
     if training:
         check_trainer(cfg)
         make_index(bits=cfg.bits)  # an index that cannot hold these codes is refused before training
+        if isinstance(protocol, stream.Stream):
+            stream.check(hasher, cfg.get("tables", 1))
     return Parts(source, protocol, hasher, make_index, settings)
 
 
@@ -139,14 +148,50 @@ def split_data(cfg: DictConfig, data: Dataset, protocol: Protocol, settings: Eva
     if settings.relevance == "labels" and data.labels is None:
         raise L2HError(f"{data.name} has no labels to tell relevant items apart: give data.labels, or set "
                        "eval.relevance=neighbours to judge by the true nearest neighbours")
-    return protocol.split(data, seed=cfg.seed)
+    split = protocol.split(data, seed=cfg.seed)
+    check_features_fit(settings, data, split)  # before training, not after it
+    return split
+
+
+def check_features_fit(settings: EvalSettings, data: Dataset, split: Split) -> None:
+    """Refuse, in one line naming the setting, an evaluation that would hold more than :data:`IMAGES_IN_MEMORY`
+    of lazy image features whole (a 224-pixel CIFAR-10 database is 32 GB)."""
+    if not (data.item_shape and data.lazy and features_needed(settings, data)):
+        return
+    size = 4 * data.dim * (split.query.size + split.database.size)
+    if size <= IMAGES_IN_MEMORY:
+        return
+    setting, fix = ("eval.rerank=cosine", "eval.rerank=hamming") if settings.rerank == "cosine" else \
+        ("eval.relevance=neighbours", "eval.relevance=labels")
+    raise L2HError(f"{setting} needs the pixels of all {split.query.size + split.database.size} query and database "
+                   f"images in memory ({size / 2**30:.1f} GiB): set {fix}, and the images are encoded a chunk at a "
+                   "time")
+
+
+def relevance_kind(settings: EvalSettings, data: Dataset) -> str:
+    """``labels``, ``given`` or ``neighbours``: ``eval.relevance`` with ``auto`` resolved for these data."""
+    kind = settings.relevance
+    if kind == "auto":
+        kind = "labels" if data.labels is not None else "given" if data.neighbors is not None else "neighbours"
+    return kind
+
+
+def features_needed(settings: EvalSettings, data: Dataset) -> bool:
+    """Whether evaluation reads every item's features, not only its codes and labels."""
+    return settings.rerank == "cosine" or relevance_kind(settings, data) == "neighbours"
+
+
+def encode_in_chunks(model: HashModel, data: Dataset, rows: np.ndarray) -> np.ndarray:
+    """The codes of ``data``'s rows ``rows``, read and encoded a chunk (:func:`chunk_rows`) at a time."""
+    step = chunk_rows(data.dim)
+    return np.concatenate([model.encode(data.rows(rows[lo:lo + step])) for lo in range(0, max(1, rows.size), step)])
 
 
 def stored_config(cfg: DictConfig) -> dict:
     """The run's config as the checkpoint keeps it, with the data file's path made absolute so that evaluating
     the checkpoint from another folder finds the same file."""
     config = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("path", "labels_path", "queries_path", "ground_truth_path"):
+    for key in ("path", "labels_path", "queries_path", "ground_truth_path", "root", "train", "test", "database"):
         if config["data"].get(key):
             config["data"][key] = str(Path(config["data"][key]).expanduser().resolve())
     return config
@@ -172,22 +217,49 @@ def train(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None)
     if hasher.supervised and train_labels is None:
         hasher.check_labels(None)
     with RunFolder(output_dir) as folder:
-        preprocess = Preprocessor(data.dim).fit(data.rows(split.train))
-        train_x = preprocess.transform(data.rows(split.train))
+        preprocess, views = Preprocessor(data.dim, view_dims=data.view_dims), None
+        if hasattr(hasher, "training_views"):  # image data: fresh crops and flips every epoch (l2h/training/data.py)
+            from l2h.training.data import training_views
+
+            views = hasher.training_views = training_views(data, split.train, train_labels, preprocess,
+                                                           getattr(parts.source, "workers", 0))
+        # with training views, the fixed features are only what the preprocessing and the encoder's input map are
+        # fitted on: a sample of one chunk (chunk_rows), never every training image at full size
+        fitted_on = split.train if views is None else np.sort(np.random.default_rng(cfg.seed).choice(
+            split.train, size=min(split.train.size, chunk_rows(data.dim)), replace=False))
+        train_x = data.rows(fitted_on)
+        train_x = preprocess.fit(train_x).transform(train_x)  # fitted in place: the views preprocess with it
+        if hasattr(hasher, "view_dims"):  # a cross-modal model learns one hash function per view
+            hasher.view_dims = data.view_dims
         validation = None
         if split.validation.size and data.labels is not None:
             validation = (preprocess.transform(data.rows(split.validation)), data.labels[split.validation])
+        device = training_device(hasher, build(cfg.trainer, "trainer"))
+        initialise(device)  # a GPU's start-up (a second or more) is not training: before the timer
         start = time.perf_counter()
-        encoder = hasher.fit(train_x, train_labels, validation=validation,
-                             trainer=trainer_factory(cfg, folder.stage_folder("logs")))
-        train_seconds = time.perf_counter() - start
-        model = HashModel(preprocess, encoder)
+        streamed, table_notes = None, []
+        if isinstance(parts.protocol, stream.Stream):  # fed batch by batch, scored after each (l2h/stream.py)
+            encoder, streamed = stream.run(parts.protocol, hasher, preprocess, data, split, cfg.seed,
+                                           parts.settings.empty_policy)
+        else:
+            def make_table(table_cfg):  # every table of a many-table run trains on the run's views
+                table = build_hasher(table_cfg, data.item_shape)
+                if hasattr(table, "view_dims"):
+                    table.view_dims = data.view_dims
+                if views is not None:
+                    table.training_views = views
+                return table
+
+            encoder, table_notes = tables.fit(cfg, hasher, make_table, train_x, train_labels, validation=validation,
+                                              trainer=trainer_factory(cfg, folder.stage_folder("logs")))
+        train_seconds = time.perf_counter() - start if streamed is None else sum(r["update_seconds"] for r in streamed)
+        model = HashModel(preprocess, encoder).on(device)  # evaluated on the device it trained on
         ckpt = output_dir / "model.ckpt"
         meta = {"model": cfg.model.name, "run_id": folder.token, "train_seconds": train_seconds,
                 "config": stored_config(cfg)}
         folder.stage("model.ckpt", checkpoint.to_bytes(model, meta))
         return evaluate_model(cfg, parts, model, cfg.model.name, data, split, folder, ckpt, train_seconds,
-                              training=hasher.history)
+                              training=hasher.history, notes=table_notes, stream_records=streamed)
 
 
 def with_training_settings(cfg: DictConfig, meta: dict, overridden: set[str],
@@ -226,6 +298,7 @@ def evaluate(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = No
     model, meta = checkpoint.load(cfg.ckpt_path)
     cfg, notes = with_training_settings(cfg, meta, overridden or set())
     parts = build_parts(cfg, training=False)
+    model.on(cfg.get("device"))  # evaluate.yaml's device: auto is the GPU when there is one
     parts.settings.check_bits(model.bits)
     parts.make_index(bits=model.bits)
     check_writable(output_dir)
@@ -244,9 +317,7 @@ def make_relevance(settings: EvalSettings, data: Dataset, split: Split, query_x:
                    db_x: np.ndarray) -> Relevance:
     """Relevance by labels (shared class or label), by the data file's ground truth, or by the true k nearest
     neighbours among the given (preprocessed) features."""
-    kind = settings.relevance
-    if kind == "auto":
-        kind = "labels" if data.labels is not None else "given" if data.neighbors is not None else "neighbours"
+    kind = relevance_kind(settings, data)
     if kind == "labels":
         if split.external_queries:
             raise L2HError(f"{data.name}'s own queries have no labels: use eval.relevance=given or neighbours")
@@ -288,16 +359,23 @@ def unscored_radii_warnings(metrics: dict, precision_key: str) -> list[str]:
 
 def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, data: Dataset, split: Split,
                    folder: RunFolder, ckpt: Path, train_seconds: float, training: dict | None = None,
-                   notes: list[str] | None = None, evaluated_from: str | None = None) -> dict:
-    """Encode, index the database, sweep the radius, rank, and commit every report file of the run."""
+                   notes: list[str] | None = None, evaluated_from: str | None = None,
+                   stream_records: list[dict] | None = None) -> dict:
+    """Encode, index the database, sweep the radius, rank, and commit every report file of the run;
+    ``stream_records``: a stream run's per-batch records (metrics.json ``stream``)."""
     settings = parts.settings
-    # preprocessed once: the codes, the cosine re-ranking and neighbour relevance all read these
-    query_rows = data.queries[split.query] if split.external_queries else data.rows(split.query)
-    query_x = model.preprocess.transform(np.asarray(query_rows, dtype=np.float32))
-    db_x = model.preprocess.transform(data.rows(split.database))
-    query_codes, db_codes = model.encode(query_x, preprocessed=True), model.encode(db_x, preprocessed=True)
+    if data.lazy and not features_needed(settings, data):  # codes and labels suffice: never every item at once
+        query_x = db_x = None
+        query_codes = model.encode(data.queries[split.query]) if split.external_queries else \
+            encode_in_chunks(model, data, split.query)
+        db_codes = encode_in_chunks(model, data, split.database)
+    else:  # preprocessed once: the codes, the cosine re-ranking and neighbour relevance all read these
+        query_rows = data.queries[split.query] if split.external_queries else data.rows(split.query)
+        query_x = model.preprocess.transform(np.asarray(query_rows, dtype=np.float32))
+        db_x = model.preprocess.transform(data.rows(split.database))
+        query_codes, db_codes = model.encode(query_x, preprocessed=True), model.encode(db_x, preprocessed=True)
     relevance = make_relevance(settings, data, split, query_x, db_x)
-    index = parts.make_index(bits=model.bits)
+    index = index_for_model(parts.make_index, model)
     index.add(db_codes)
     sweep = radius_sweep(index, query_codes, relevance, settings.max_radius, k=settings.k, rerank=settings.rerank,
                          empty_policy=settings.empty_policy, query_features=query_x, database_features=db_x)
@@ -309,6 +387,7 @@ def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, d
         "model": name,
         "run_id": folder.token,
         "bits": model.bits,
+        "tables": model.tables,
         "dataset": data.name,
         "protocol": split.protocol,
         "seed": int(cfg.seed),
@@ -318,9 +397,11 @@ def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, d
         "n_database": int(split.database.size),
         "train_seconds": train_seconds,
         "map": ranking["map"],
+        **{f"map@{R}": value for R, value in ranking.get("map_at", {}).items()},  # the field's name of mAP@R
         "checkpoint": str(ckpt.resolve()),
         "evaluated_from": evaluated_from,
         "index": type(index).__name__,
+        "index_plan": index.last_plan,  # how its last search was answered (probing or scanning) and why
         "radius": [{"radius": r.radius, f"precision_at_{settings.k}": r.precision_at_k,
                     "mean_candidates": r.mean_candidates, "mean_query_ms": r.mean_query_ms,
                     "empty_fraction": r.empty_fraction, "mean_buckets_probed": r.mean_buckets_probed}
@@ -334,9 +415,14 @@ def evaluate_model(cfg: DictConfig, parts: Parts, model: HashModel, name: str, d
         "warnings": [*(notes or []), *warnings_for(data, split, relevance)],
         "split_sha256": split.fingerprints(),
         "data_sha256": data.fingerprint(),
+        "features": extraction.provenance(cfg.data.get("path"), data.fingerprint()),  # extract.py's record
         "environment": provenance.record(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    if stream_records is not None:
+        metrics["stream"] = stream_records
+    if data.view_dims is not None and hasattr(model.encoder, "view_scores"):  # a cross-modal model, two-view data
+        metrics["cross_modal"] = cross_modal_map(model, query_x, db_x, relevance, settings.metrics_device())
     metrics["warnings"] += unscored_radii_warnings(metrics, f"precision_at_{settings.k}")
     files = ["model.ckpt"] if "model.ckpt" in folder.staged else []
     for file_name, png in (("radius.png", report.radius_plot(metrics)), ("pr.png", report.pr_plot(metrics))):

@@ -11,7 +11,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from l2h import atomic, checkpoint, checks
+from l2h.data.dataset import chunk_rows
 from l2h.errors import L2HError
+from l2h.index.union import index_for_model
 from l2h.pipeline import build, with_training_settings
 from l2h.searcher import Searcher
 
@@ -65,6 +67,10 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
     cfg, _ = with_training_settings(cfg, meta, overridden or set(), keys=("data",))
     make_index = build(cfg.index, "index")
     make_index(bits=model.bits)  # an index that cannot hold these codes is refused before any encoding
+    if shard_size and model.tables > 1:
+        raise L2HError(f"{cfg.ckpt_path} holds {model.tables} hash tables, which l2h does not shard yet: drop "
+                       "shard_size (and workers) to index them in one file")
+    model.on(cfg.get("device"))  # indexing.yaml's device (the Dask workers encode on their own CPUs)
     out = Path(cfg.out) if cfg.get("out") else output_dir / "index.l2h"
     atomic.ensure_folder(out.parent)
     source = build(cfg.data, "data")
@@ -73,6 +79,7 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
         raise L2HError(f"{data.name} has {data.dim}-dimensional features but the model takes {model.in_dim}: index "
                        "data of the kind the model was trained on")
     ids = load_ids(cfg.ids_path, data.n) if cfg.get("ids_path") else None
+    batch_size = chunk_rows(data.dim, batch_size)  # large items (224-pixel images) come in fewer rows a chunk
     start = time.perf_counter()
     if cfg.get("workers"):
         if ids is not None:
@@ -86,7 +93,7 @@ def build_index(cfg: DictConfig, output_dir: Path, overridden: set[str] | None =
         from l2h.index.sharded import ShardedIndex
 
         index = ShardedIndex(model.bits, shard_size=shard_size, make_shard=make_index) if shard_size else \
-            make_index(bits=model.bits)
+            index_for_model(make_index, model)
         searcher = Searcher(model, index)
         with _progress(data.n, "encoding and indexing", cfg.progress) as bar:
             for first, block in data.chunks(batch_size):
@@ -109,7 +116,7 @@ def _container(node) -> dict:
 
     values = OmegaConf.to_container(node, resolve=True)
     values.pop("_target_", None)
-    for key in ("path", "labels_path", "queries_path", "ground_truth_path"):
+    for key in ("path", "labels_path", "queries_path", "ground_truth_path", "root", "train", "test", "database"):
         if values.get(key):
             values[key] = str(Path(values[key]).expanduser().resolve())
     return values
@@ -162,6 +169,7 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
     if cfg.get("threads") is not None:
         set_num_threads(checks.positive("threads", cfg.threads))
     searcher = Searcher.load(cfg.index_path)
+    searcher.model.on(cfg.get("device"))  # search.yaml's device
     queries = read_features(cfg.queries.path, cfg.queries.get("format"), cfg.queries.get("key"), setting="queries.path",
                             queries=True)
     out = Path(cfg.out) if cfg.get("out") else output_dir / "results.npz"
@@ -197,7 +205,8 @@ def search(cfg: DictConfig, output_dir: Path, overridden: set[str] | None = None
             "empty_fraction": float((found == 0).mean()) if n else 0.0, "seconds": seconds,
             "queries_per_second": n / seconds if seconds > 0 else float("inf"), "warmup_seconds": warmup,
             "threads": get_num_threads(),
-            "items": searcher.ntotal, "bits": searcher.bits, "workers": cfg.get("workers")}
+            "items": searcher.ntotal, "bits": searcher.bits, "workers": cfg.get("workers"),
+            "plan": getattr(getattr(searcher, "index", None), "last_plan", None)}
 
 
 def search_table(summary: dict) -> str:
@@ -207,4 +216,5 @@ def search_table(summary: dict) -> str:
             f"queries/s, {summary['mean_results']:.1f} results per query, {summary['empty_fraction']:.1%} with none\n"
             f"warm-up: the first query alone took {summary['warmup_seconds']:.2f} s, not counted (it compiles the "
             "search kernels on their first use on this machine, or loads them from numba's cache)\n"
-            f"results: {summary['results_path']}")
+            + (f"plan: {summary['plan']}\n" if summary.get("plan") else "")
+            + f"results: {summary['results_path']}")

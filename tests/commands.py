@@ -44,6 +44,12 @@ def search(out: Path, *overrides: str) -> dict:
     return search_runs.search(config("search", ("progress=false", *overrides)), Path(out), top_level_keys(overrides))
 
 
+def extract(out: Path, *overrides: str) -> dict:
+    from l2h import extraction
+
+    return extraction.extract(config("extract", ("progress=false", *overrides)), Path(out), top_level_keys(overrides))
+
+
 def command_line(command: str, *args: str) -> None:
     """``l2h-<command> args`` through the command's own entry point (Hydra's parser, sweeper, launcher and callbacks)
     in this process: a user's mistake ends in SystemExit(2) with its line on stderr. Hydra leaves logging alone

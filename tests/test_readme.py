@@ -26,7 +26,7 @@ from tests import commands
 ROOT = Path(__file__).resolve().parents[1]
 HELP_CONFIGS = ("train", "evaluate", "indexing", "search")
 SCRIPTS = {"train.py": commands.train, "evaluate.py": commands.evaluate, "index.py": commands.index,
-           "search.py": commands.search}
+           "search.py": commands.search, "extract.py": commands.extract}
 # grh_mlp trains 150 optimiser steps (a minute on two cores): its single runs here take 10, nothing else changes
 SHORTEN = {"grh_mlp": ("model.steps=10",)}
 # query files the search examples name, written from the embedded digits (their rows plus an offset)
@@ -62,7 +62,7 @@ def not_run_because(command: str) -> str | None:
     """Why a command is not run here (files the user brings, other machines), or None: it is run."""
     if command == "make test":
         return "runs this test suite"
-    if re.search(r"\bdata\.(path|labels_path|queries_path)=|\bids_path=", command):
+    if re.search(r"\bdata\.(path|root|labels_path|queries_path)=|\bids_path=", command):
         return "reads a data file the user brings"
     if "hydra.searchpath" in command or "median" in command:
         return "needs the user's own config folder and hasher"

@@ -21,11 +21,12 @@ SHORT = {"deep": ("model.epochs=2", "encoder.anchors=100", "encoder.hidden=64"),
          "grh_kernel": ("model.partitioner.anchors=100",),
          "ksh": ("model.anchors=100",), "sdh": ("model.anchors=100",)}
 DEEP = {"classifier", "csq", "dpsh", "dsh", "greedyhash", "hashnet", "orthohash"}
+CROSS_MODAL = {"cca_itq", "grh_crossmodal", "scm"}  # need two views: the digits' halves, indexed by view a
 
 
 def overrides_for(model: str) -> tuple[str, ...]:
     extra = SHORT["deep"] if model in DEEP else ()
-    if model.startswith("grh_") and model != "grh_tutorial":
+    if model.startswith("grh_") and model not in ("grh_tutorial", "grh_online"):  # grh_online: one pass, no steps
         extra += SHORT["grh"]
     return (f"model={model}", "bits=16", *commands.FAST, *extra, *SHORT.get(model, ()))
 
@@ -70,6 +71,10 @@ def digits():
 
 @pytest.mark.parametrize("model_name", [m for m in MODELS if m not in IMAGE_MODELS])
 def test_every_model_round_trips_through_index_and_search(model_name, tmp_path, digits):
+    if model_name in CROSS_MODAL:
+        halves = DataSource("digits", "digits", views="halves").load().features
+        check_round_trip(model_name, (*overrides_for(model_name), "data.views=halves"), tmp_path, halves)
+        return
     check_round_trip(model_name, overrides_for(model_name), tmp_path, digits)
 
 

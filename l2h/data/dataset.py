@@ -24,6 +24,7 @@ import numpy as np
 from l2h.errors import L2HError
 
 BLOCK_BYTES = 1 << 25  # 32 MiB: the most float32 data rows(), chunks() and the checks convert at a time
+CHUNK_BYTES = 1 << 28  # 256 MiB: the most float32 features one chunk of index.py or evaluation holds
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 _MAX_LABEL = 2**62  # class ids beyond this are certainly a mistake, and would not survive float arithmetic
 
@@ -38,7 +39,12 @@ class Dataset:
     - ``queries``: ``None`` or float32 ``(nq, d)``: the file's own queries (ann-benchmarks ``test``, TEXMEX)
     - ``neighbors``: ``None`` or int64 ``(nq, k)``: each query's true neighbours, as row ids into ``features``
     - ``class_names``: ``None``, or the original label of each class id when the labels were text
-    - ``metric``: the distance the file declares (ann-benchmarks ``distance``: "euclidean", "angular", ...)"""
+    - ``metric``: the distance the file declares (ann-benchmarks ``distance``: "euclidean", "angular", ...)
+    - ``roles``: ``None``, or the rows of each role the data names itself (``query``, ``train``, ``database``: an
+      image list's ``test`` / ``train`` / ``database`` files), which ``protocol=given`` follows
+    - ``view_dims``: ``None``, or ``(d_a, d_b)`` when each item has two views (``data.views=halves``, two
+      ``data.features``): the features are view a's ``d_a`` columns then view b's ``d_b``, so splits, protocols
+      and fingerprints treat the pair as one item (:mod:`l2h.data.views`)"""
 
     name: str
     features: object
@@ -50,6 +56,8 @@ class Dataset:
     metric: str | None = None
     checked: bool = False  # True when every feature value was checked finite at load (data in memory)
     row_check: Callable[[object], None] | None = field(default=None, repr=False)  # extra check of rows read
+    roles: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    view_dims: tuple[int, int] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -124,6 +132,8 @@ class Dataset:
             parts.append(f"{self.neighbors.shape[1]} true neighbours each")
         if self.metric:
             parts.append(f"metric={self.metric}")
+        if self.view_dims:
+            parts.append(f"views of {self.view_dims[0]} + {self.view_dims[1]} dimensions")
         if self.lazy:
             parts.append(f"lazy {type(self.features).__name__}")
         return f"Dataset({self.name!r}, {', '.join(parts)})"
@@ -170,12 +180,18 @@ class Dataset:
     def fingerprint(self) -> str:
         """SHA-256 (hex) of the data as l2h sees it: the features as float32 rows, the labels, the class names,
         the queries and the neighbours, each with its shape. Read in bounded chunks; computed once, then cached.
-        The same data stored in two formats has the same fingerprint."""
+        The same data stored in two formats has the same fingerprint, except image datasets: their features are
+        fingerprinted by what they are decoded from (``made_from()``: the files' names, sizes and times, the
+        batches' bytes, the transform), which costs no decoding."""
         if "sha256" not in self._cache:
             h = hashlib.sha256(b"l2h.dataset.v1\0")
             _section(h, "features", (self.n, self.dim), "<f4")
-            for _, block in self.chunks(_block_rows(self.dim)):
-                h.update(np.ascontiguousarray(block, dtype="<f4").tobytes())
+            made_from = getattr(self.features, "made_from", None)
+            if made_from is not None:  # image files: what the rows are decoded from, not every image decoded
+                h.update(made_from())
+            else:
+                for _, block in self.chunks(_block_rows(self.dim)):
+                    h.update(np.ascontiguousarray(block, dtype="<f4").tobytes())
             if self.labels is not None:
                 dtype = "<u1" if self.multilabel else "<i8"
                 _section(h, "labels", self.labels.shape, dtype)
@@ -189,6 +205,8 @@ class Dataset:
             if self.neighbors is not None:
                 _section(h, "neighbors", self.neighbors.shape, "<i8")
                 h.update(np.ascontiguousarray(self.neighbors, dtype="<i8").tobytes())
+            if self.view_dims is not None:
+                _section(h, "view_dims", self.view_dims, "<i8")
             self._cache["sha256"] = h.hexdigest()
         return self._cache["sha256"]
 
@@ -453,6 +471,12 @@ def _row_index(index, n: int):
 
 def _block_rows(d: int) -> int:
     return max(1, BLOCK_BYTES // (4 * max(1, d)))
+
+
+def chunk_rows(dim: int, most: int = 65536) -> int:
+    """Rows per chunk of encoding (index.py, evaluation): ``most``, or fewer when ``most`` float32 rows of ``dim``
+    values would pass :data:`CHUNK_BYTES` (a 224-pixel image is 588 KiB: 445 rows)."""
+    return max(1, min(int(most), CHUNK_BYTES // (4 * max(1, dim))))
 
 
 def _section(h, tag: str, shape, dtype: str) -> None:
