@@ -47,6 +47,17 @@ def shared_file(name):
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small networks and products: on busy cores one thread beats two waiting for each other at every small op."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory):
     """One small model trained once per session (grh_svm, 16 bits, on the digits) for every test that needs some

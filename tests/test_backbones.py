@@ -34,12 +34,7 @@ ALL = [pytest.param(AlexNet, marks=BIG), pytest.param(VGG16, marks=BIG), ResNet1
 LOSSES = [CSQ, DPSH, DSH, GreedyHash, HashNet, OrthoHash]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def torchvision_models():

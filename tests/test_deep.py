@@ -35,13 +35,7 @@ QUIET = functools.partial(pl.Trainer, accelerator="cpu", devices=1, logger=False
 SMALL_MLP = functools.partial(MLP, hidden=32, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: on busy cores one thread beats two waiting for each other at every small op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def codes_of(encoder, x):

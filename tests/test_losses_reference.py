@@ -176,16 +176,7 @@ KEPT_APART = {(10, 12), (21, 12), (38, 12), (10, 20), (100, 20), (10, 24), (21, 
               (21, 48), (80, 48), (100, 48), (200, 24), (200, 64)}
 
 
-@pytest.fixture
-def one_thread():
-    """The centres' small products run faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_csq_drawn_centres_are_more_than_a_quarter_of_the_bits_apart(caplog, one_thread):
+def test_csq_drawn_centres_are_more_than_a_quarter_of_the_bits_apart(caplog, one_torch_thread):
     """DeepHash-pytorch keeps drawing until min distance > bits / 4 and mean >= bits / 2; where that cannot be
     reached the centres come with a warning that states the distance reached."""
     for classes, bits in GRID:
@@ -207,7 +198,7 @@ def test_csq_drawn_centres_are_more_than_a_quarter_of_the_bits_apart(caplog, one
     assert KEPT_APART <= set(GRID)
 
 
-def test_csq_centres_are_seeded_and_bernoulli_draws_them_all(one_thread):
+def test_csq_centres_are_seeded_and_bernoulli_draws_them_all(one_torch_thread):
     assert torch.equal(hash_centres(21, 24, seed=3), hash_centres(21, 24, seed=3))
     assert not torch.equal(hash_centres(21, 24, seed=3), hash_centres(21, 24, seed=4))
     drawn = hash_centres(10, 16, "bernoulli", seed=0)  # no Hadamard rows: every centre drawn

@@ -32,8 +32,7 @@ from torch import nn
 from torch.nn import functional
 
 from l2h.encoders.backbones_nets import IMAGENET_FILES, IMAGENET_URL, NETWORKS
-from l2h.encoders.base import Encoder
-from l2h.encoders.cnn import image_shape_for
+from l2h.encoders.cnn import ImageEncoder, image_shape_for
 from l2h.errors import L2HError
 
 ARCHITECTURES = ("alexnet", "vgg16", "resnet18", "resnet50")
@@ -107,7 +106,7 @@ def without_class_layer(network: nn.Module, arch: str) -> tuple[nn.Module, int]:
     return network, width
 
 
-class Backbone(Encoder):
+class Backbone(ImageEncoder):
     """A torchvision network (the subclass's ``arch``) and a hash head."""
 
     arch: str = ""
@@ -148,15 +147,9 @@ class Backbone(Encoder):
         return {"in_dim": self.in_dim, "bits": self.bits, "image_shape": list(self.image_shape),
                 "weights": "none", "freeze": self.freeze, "backbone_lr": self.backbone_lr, "seed": self.seed}
 
-    @torch.no_grad()
-    def fit_inputs(self, x: torch.Tensor) -> Backbone:
-        super().fit_inputs(x)
-        self.pixel_scale.fill_(float(x.float().std().clamp_min(1e-12)) if x.numel() > 1 else 1.0)
-        return self
-
     def images(self, z: torch.Tensor) -> torch.Tensor:
         """Rows (or images) as the backbone reads them: scaled, three channels, at least its smallest side."""
-        x = z.reshape(z.shape[0], *self.image_shape) / self.pixel_scale
+        x = self.pixels(z)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         side = MIN_SIDE[self.arch]

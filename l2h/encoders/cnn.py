@@ -41,7 +41,24 @@ def image_shape_for(in_dim: int, image_shape) -> tuple[int, int, int]:
     return shape
 
 
-class CNN(Encoder):
+class ImageEncoder(Encoder):
+    """An encoder that reads rows as images of ``image_shape`` divided by ``pixel_scale`` (a buffer the subclass
+    registers): the pixels' standard deviation over the training items, fitted with the input map."""
+
+    image_shape: tuple[int, int, int]
+
+    @torch.no_grad()
+    def fit_inputs(self, x: torch.Tensor) -> ImageEncoder:
+        super().fit_inputs(x)
+        self.pixel_scale.fill_(float(x.float().std().clamp_min(1e-12)) if x.numel() > 1 else 1.0)
+        return self
+
+    def pixels(self, z: torch.Tensor) -> torch.Tensor:
+        """Rows as scaled images, (n, channels, height, width)."""
+        return z.reshape(z.shape[0], *self.image_shape) / self.pixel_scale
+
+
+class CNN(ImageEncoder):
     def __init__(self, in_dim: int, bits: int, image_shape: list[int] | tuple[int, ...] | None = None,
                  channels: list[int] | tuple[int, ...] = (16, 32), hidden: int = 512, dropout: float = 0.3,
                  weight_decay: float = 0.0, seed: int = 0):
@@ -80,15 +97,8 @@ class CNN(Encoder):
                 "channels": list(self.channels), "hidden": self.hidden, "dropout": self.dropout,
                 "weight_decay": self.weight_decay, "seed": self.seed}
 
-    @torch.no_grad()
-    def fit_inputs(self, x: torch.Tensor) -> CNN:
-        super().fit_inputs(x)
-        self.pixel_scale.fill_(float(x.float().std().clamp_min(1e-12)) if x.numel() > 1 else 1.0)
-        return self
-
     def score(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.reshape(z.shape[0], *self.image_shape) / self.pixel_scale
-        return self.head(self.features(z))
+        return self.head(self.features(self.pixels(z)))
 
     def regulariser(self) -> torch.Tensor:
         if not self.weight_decay:
